@@ -1,0 +1,424 @@
+/*
+ * meta.c — the public metadata-store functions: argument checks, the
+ * handle's lock, and one call into the backend's ops table (meta_impl.h).
+ * Also the one SQLite result code -> errno mapping and the dropped-list
+ * helpers, which every backend shares.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "key.h"
+#include "meta_impl.h"
+
+/* Records read per locked step of meta_foreach(). */
+#define META_PAGE 256
+
+/* ---- errors and the dropped list ---- */
+
+int meta_sqlite_errno(int rc, int sys_errno)
+{
+	int err;
+
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		err = 0;
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		err = -EBUSY;
+		break;
+	case SQLITE_FULL:
+		err = -ENOSPC;
+		break;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		err = -EACCES;
+		break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		err = -EBADMSG;
+		break;
+	case SQLITE_CANTOPEN:
+		err = (sys_errno == EACCES || sys_errno == EPERM) ? -EACCES : -ENOENT;
+		break;
+	case SQLITE_NOMEM:
+		err = -ENOMEM;
+		break;
+	case SQLITE_IOERR:
+		err = rc == SQLITE_IOERR_NOMEM ? -ENOMEM : -EIO;
+		break;
+	default:
+		err = -EIO;
+		break;
+	}
+	return err;
+}
+
+int meta_dropped_add(struct meta_dropped *d, const char *uid, const char *suffix,
+		     int storage_id)
+{
+	struct meta_dropped_obj *v;
+	int rc = 0;
+
+	v = realloc(d->v, (d->n + 1) * sizeof(*v));
+	if (!v) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	d->v = v;
+	memset(&v[d->n], 0, sizeof(v[d->n]));
+	memcpy(v[d->n].uid, uid, strnlen(uid, LAMFS_UID_LEN));
+	memcpy(v[d->n].suffix, suffix, strnlen(suffix, LAMFS_SUFFIX_MAX));
+	v[d->n].storage_id = storage_id;
+	d->n++;
+out:
+	return rc;
+}
+
+void meta_dropped_release(struct meta_dropped *d)
+{
+	if (!d)
+		return;
+	free(d->v);
+	d->v = NULL;
+	d->n = 0;
+}
+
+/* ---- argument checks ---- */
+
+/* 0 when key is a string that fits a record's key field. */
+static int key_fits(const char *key)
+{
+	int rc = 0;
+
+	if (!key)
+		rc = -EINVAL;
+	else if (strlen(key) > LAMFS_KEY_MAX)
+		rc = -ENAMETOOLONG;
+	return rc;
+}
+
+/* ---- open and close ---- */
+
+/* Which backend a url names; *path points into url for SQLite. */
+static int url_parse(const char *url, const char **path)
+{
+	int rc = 0;
+
+	*path = NULL;
+	if (!url || !url[0]) {
+		rc = -EINVAL;
+	} else if (!strncmp(url, "sqlite:", 7)) {
+		*path = url + 7;
+		if (!strncmp(*path, "//", 2))   /* sqlite:///abs/path */
+			*path += 2;
+		if (!(*path)[0])
+			rc = -EINVAL;
+	} else if (strstr(url, "://")) {
+		rc = -EPROTONOSUPPORT;          /* postgresql:// comes later */
+	} else {
+		*path = url;
+	}
+	return rc;
+}
+
+int meta_open(const char *url, unsigned flags, struct meta **out)
+{
+	struct meta *m = NULL;
+	const char *path;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	rc = out ? url_parse(url, &path) : -EINVAL;
+	if (rc == 0 && (flags & META_CREATE) && (flags & META_READONLY))
+		rc = -EINVAL;
+	if (rc < 0)
+		goto out;
+	rc = meta_sqlite_open(path, flags, &m);
+	if (rc < 0)
+		goto out;
+	rc = -pthread_mutex_init(&m->lock, NULL);
+	if (rc < 0) {
+		m->ops->close(m);
+		goto out;
+	}
+	*out = m;
+out:
+	return rc;
+}
+
+void meta_close(struct meta *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_destroy(&m->lock);
+	m->ops->close(m);
+}
+
+int meta_schema_version(struct meta *m)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->schema_version(m);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+/* ---- lookups ---- */
+
+int meta_lookup(struct meta *m, const char *key, struct meta_entry *out)
+{
+	int rc = key_fits(key);
+
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->lookup(m, key, out);
+	pthread_mutex_unlock(&m->lock);
+out:
+	return rc;
+}
+
+int meta_readdir(struct meta *m, const char *key, meta_dirent_cb cb, void *ctx)
+{
+	int rc = key_fits(key);
+
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->readdir(m, key, cb, ctx);
+	pthread_mutex_unlock(&m->lock);
+out:
+	return rc;
+}
+
+int meta_get_uid(struct meta *m, const char *uid, struct lamfs_record *out)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = uid ? m->ops->get_uid(m, uid, out) : -EINVAL;
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+/* Call cb on v[0..n); a non-zero return stops: negative ones are returned. */
+static int call_each(const struct lamfs_record *v, size_t n, meta_record_cb cb, void *ctx,
+		     int *stopped)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n && !*stopped; i++) {
+		int r = cb(ctx, &v[i]);
+
+		if (r != 0) {
+			*stopped = 1;
+			rc = r < 0 ? r : 0;
+		}
+	}
+	return rc;
+}
+
+int meta_versions(struct meta *m, const char *key, meta_record_cb cb, void *ctx)
+{
+	struct lamfs_record *v = NULL;
+	size_t n = 0;
+	int stopped = 0;
+	int rc = key_fits(key);
+
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->versions(m, key, &v, &n);
+	pthread_mutex_unlock(&m->lock);
+	if (rc == 0)
+		rc = call_each(v, n, cb, ctx, &stopped);
+out:
+	free(v);
+	return rc;
+}
+
+int meta_foreach(struct meta *m, enum meta_foreach_which which, meta_record_cb cb, void *ctx)
+{
+	struct lamfs_record *v = malloc(META_PAGE * sizeof(*v));
+	int64_t after = 0, upto = 0;
+	size_t n = 0;
+	int stopped = 0;
+	int rc = v ? 0 : -ENOMEM;
+
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->max_id(m, &upto);
+	pthread_mutex_unlock(&m->lock);
+	while (rc == 0 && !stopped) {
+		pthread_mutex_lock(&m->lock);
+		rc = m->ops->page(m, which, after, upto, v, META_PAGE, &n);
+		pthread_mutex_unlock(&m->lock);
+		if (rc < 0 || n == 0)
+			break;
+		after = v[n - 1].id;
+		rc = call_each(v, n, cb, ctx, &stopped);
+	}
+out:
+	free(v);
+	return rc;
+}
+
+int meta_totals(struct meta *m, uint64_t *files, uint64_t *bytes)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->totals(m, files, bytes);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+/* ---- the save sequence ---- */
+
+int meta_save_begin(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state)
+{
+	int rc = (rec && state) ? key_check(rec->key) : -EINVAL;
+
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->save_begin(m, rec, state);
+	pthread_mutex_unlock(&m->lock);
+out:
+	return rc;
+}
+
+int meta_save_finish(struct meta *m, const char *uid, struct lamfs_record *rec)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = uid ? m->ops->save_finish(m, uid, rec) : -EINVAL;
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int meta_save_abort(struct meta *m, const char *uid)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = uid ? m->ops->save_abort(m, uid) : -EINVAL;
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+/* ---- namespace changes ---- */
+
+int meta_unlink(struct meta *m, const char *key, struct meta_dropped *dropped)
+{
+	size_t n0 = dropped ? dropped->n : 0;
+	int rc = dropped ? key_fits(key) : -EINVAL;
+
+	if (rc == 0 && key[0] == '\0')
+		rc = -EISDIR;
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->unlink(m, key, dropped);
+	pthread_mutex_unlock(&m->lock);
+	if (rc < 0)
+		dropped->n = n0;
+out:
+	return rc;
+}
+
+int meta_rename(struct meta *m, const char *from, const char *to, unsigned flags,
+		struct meta_dropped *dropped)
+{
+	size_t n0 = dropped ? dropped->n : 0;
+	int rc = dropped ? key_fits(from) : -EINVAL;
+
+	if (rc == 0)
+		rc = key_fits(to);
+	if (rc == 0 && (from[0] == '\0' || to[0] == '\0'))
+		rc = -EBUSY;    /* the root is the mount point */
+	if (rc == 0)
+		rc = key_check(to);
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->rename(m, from, to, flags, dropped);
+	pthread_mutex_unlock(&m->lock);
+	if (rc < 0)
+		dropped->n = n0;
+out:
+	return rc;
+}
+
+int meta_mkdir(struct meta *m, const struct lamfs_folder *dir)
+{
+	int rc = dir ? 0 : -EINVAL;
+
+	if (rc == 0 && dir->path[0] == '\0')
+		rc = -EEXIST;
+	if (rc == 0)
+		rc = key_check(dir->path);
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->mkdir(m, dir);
+	pthread_mutex_unlock(&m->lock);
+out:
+	return rc;
+}
+
+int meta_rmdir(struct meta *m, const char *key)
+{
+	int rc = key_fits(key);
+
+	if (rc == 0 && key[0] == '\0')
+		rc = -EBUSY;
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->rmdir(m, key);
+	pthread_mutex_unlock(&m->lock);
+out:
+	return rc;
+}
+
+int meta_setattr(struct meta *m, const char *key, unsigned mask, const struct meta_attr *a)
+{
+	int rc = a ? key_fits(key) : -EINVAL;
+
+	if (rc == 0 && key[0] == '\0')
+		rc = -EPERM;    /* the root is implicit: nowhere to keep its attributes */
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->setattr(m, key, mask, a);
+	pthread_mutex_unlock(&m->lock);
+out:
+	return rc;
+}
+
+/* ---- repair ---- */
+
+int meta_record_delete(struct meta *m, const char *uid, char promoted[LAMFS_UID_LEN + 1])
+{
+	int rc;
+
+	if (promoted)
+		promoted[0] = '\0';
+	pthread_mutex_lock(&m->lock);
+	rc = uid ? m->ops->record_delete(m, uid, promoted) : -EINVAL;
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}

@@ -1,0 +1,191 @@
+/*
+ * meta.h — the metadata store: artifact records and folders, as transactions.
+ *
+ * Every function below that changes something is one transaction: it commits
+ * durably before it returns 0, or it changes nothing.  The store owns the
+ * invariants that live in the database (exactly one latest version per key,
+ * flagged records invisible, folders as a tree); the core owns the order of a
+ * save (insert flagged -> upload -> finish).
+ *
+ * Backends: SQLite (WAL, synchronous=FULL, prepared statements only) now;
+ * PostgreSQL later behind the same functions (struct meta carries an ops table,
+ * see meta_impl.h).  A handle is thread-safe: calls are serialised inside.
+ *
+ * Visibility: a record is visible (lookup, readdir) when is_latest = 1,
+ * branch_id = 1 and it is not storage-ongoing.  A save in progress is a record
+ * with storage_ongoing = 1 and is_latest = 0; the previous version, if any,
+ * stays latest and visible until meta_save_finish().
+ *
+ * Folders: every ancestor of a saved key exists as a folder row; mkdir makes
+ * one explicitly.  Folders persist when they become empty (as on a disk).
+ *
+ * Errors: 0 or a negative errno.  SQLite codes map in one place:
+ * BUSY/LOCKED -> -EBUSY, FULL -> -ENOSPC, READONLY/PERM/AUTH -> -EACCES,
+ * CORRUPT/NOTADB -> -EBADMSG, CANTOPEN -> -ENOENT or -EACCES, NOMEM -> -ENOMEM,
+ * anything else -> -EIO.  A database written by a newer lamfs -> -EPROTO.
+ */
+#ifndef LAMFS_META_H
+#define LAMFS_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lamfs.h"
+
+struct meta;
+
+/* The schema version this build writes.  Older ones are migrated on open. */
+#define META_SCHEMA_VERSION 1
+
+enum meta_open_flags {
+	META_CREATE = 1u << 0,   /* create a new store; -EEXIST if one exists */
+	META_READONLY = 1u << 1, /* never write (lamfs ls, repair --dry-run) */
+};
+
+/*
+ * Open the store at `url`: "sqlite:/abs/path.db" or a plain path (SQLite);
+ * "postgresql://..." later.  Without META_CREATE a missing database is -ENOENT
+ * and an older schema is migrated (unless META_READONLY: then -EPROTO too).
+ * On success *out owns the handle; free with meta_close().
+ */
+int meta_open(const char *url, unsigned flags, struct meta **out);
+void meta_close(struct meta *m);
+/* The schema version stored in the database. */
+int meta_schema_version(struct meta *m);
+
+/* ---- lookups (visible entries only) ---- */
+
+enum meta_type { META_NONE = 0, META_FILE = 1, META_DIR = 2 };
+
+struct meta_entry {
+	enum meta_type type;
+	struct lamfs_record rec;    /* META_FILE */
+	struct lamfs_folder dir;    /* META_DIR */
+};
+
+/* What is visible at key ("" = root, always a folder).  -ENOENT when nothing. */
+int meta_lookup(struct meta *m, const char *key, struct meta_entry *out);
+
+/* Called once per child of a folder, name is the last component.  Return
+ * non-zero to stop.  Called with the store's lock held: must not call meta. */
+typedef int (*meta_dirent_cb)(void *ctx, const char *name, const struct meta_entry *e);
+/* Visible children of folder `key`, served by an index on the parent folder
+ * (never a scan of all keys).  -ENOENT no such folder, -ENOTDIR a file. */
+int meta_readdir(struct meta *m, const char *key, meta_dirent_cb cb, void *ctx);
+
+/* Any record by uid (also flagged or old versions).  -ENOENT when none. */
+int meta_get_uid(struct meta *m, const char *uid, struct lamfs_record *out);
+
+typedef int (*meta_record_cb)(void *ctx, const struct lamfs_record *rec);
+/* Every record at key (all versions, flagged ones too), oldest first. */
+int meta_versions(struct meta *m, const char *key, meta_record_cb cb, void *ctx);
+
+enum meta_foreach_which { META_ALL_RECORDS = 0, META_FLAGGED_RECORDS = 1 };
+/* Every record (or only the storage-ongoing ones), ordered by id.  The callback
+ * runs without the lock held and may call meta; the set is read first. */
+int meta_foreach(struct meta *m, enum meta_foreach_which which, meta_record_cb cb, void *ctx);
+
+/* Totals of visible artifacts, for statfs. */
+int meta_totals(struct meta *m, uint64_t *files, uint64_t *bytes);
+
+/* ---- the save sequence ---- */
+
+enum meta_save_state {
+	META_SAVE_NEW = 0,    /* a new flagged record was inserted: upload, then finish */
+	META_SAVE_RESUME = 1, /* a flagged record with the same key and checksum exists:
+	                         same uid, upload again, then finish */
+	META_SAVE_EXISTS = 2, /* the latest visible artifact at key has the same size and
+	                         checksum: nothing to do, rec holds it */
+};
+
+/*
+ * Begin saving.  In: rec->key, suffix, size, hash, hash_type, checksum,
+ * storage_id, mode, owner_uid, owner_gid, mtime_ns.  One transaction that:
+ *  - EXISTS: finds the latest visible artifact at key with equal size+checksum;
+ *  - RESUME: finds a storage-ongoing record at key with equal size+checksum;
+ *  - NEW: makes the uid (the stem of the key's existing versions, else a new
+ *    random stem; the version one past the highest used at that stem), inserts
+ *    the record with storage_ongoing = 1 and is_latest = 0, and creates every
+ *    missing ancestor folder (mode 0755, the record's owner).
+ * On 0, *state says which and rec is the full record (uid, id, times set).
+ * Errors: -EISDIR a folder exists at key, -ENOTDIR an ancestor is a file.
+ */
+int meta_save_begin(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state);
+
+/*
+ * Finish a save: clear the flag of `uid`, make it the latest version of its key
+ * (is_latest moved in the same transaction), update updated_at.  If the key
+ * has become a folder meanwhile: -EISDIR.  -ENOENT when the record is gone.
+ * On 0 and when rec is not NULL, *rec is the finished record.
+ */
+int meta_save_finish(struct meta *m, const char *uid, struct lamfs_record *rec);
+
+/* Roll back a save: delete the storage-ongoing record `uid`.  -ENOENT when it is
+ * gone, -EBUSY when it is no longer flagged (it must not be deleted here). */
+int meta_save_abort(struct meta *m, const char *uid);
+
+/* ---- namespace changes; each drops records and says which ---- */
+
+/* Records a transaction removed; their objects are deleted by the caller after
+ * the commit.  Initialise with META_DROPPED_INIT, release with
+ * meta_dropped_release() (safe on an empty one). */
+struct meta_dropped_obj {
+	char uid[LAMFS_UID_LEN + 1];
+	char suffix[LAMFS_SUFFIX_MAX + 1];
+	int storage_id;
+};
+struct meta_dropped {
+	size_t n;
+	struct meta_dropped_obj *v;
+};
+#define META_DROPPED_INIT { 0, NULL }
+void meta_dropped_release(struct meta_dropped *d);
+
+/* Remove the artifact at key: every committed version.  Storage-ongoing records
+ * at key (saves in flight) are left alone.  -ENOENT, -EISDIR. */
+int meta_unlink(struct meta *m, const char *key, struct meta_dropped *dropped);
+
+enum meta_rename_flags { META_RENAME_NOREPLACE = 1u << 0 };
+/*
+ * Rename a file or a folder (with everything under it, every version and
+ * in-flight record) in one transaction; no object is touched.  POSIX cases:
+ * file onto a file replaces it (its versions are dropped); file onto a folder
+ * -EISDIR; folder onto a file -ENOTDIR; folder onto an empty folder replaces
+ * it; onto a non-empty one -ENOTEMPTY; a folder into its own subtree -EINVAL;
+ * NOREPLACE and the target exists -EEXIST; from missing -ENOENT; the target's
+ * parent missing -ENOENT, a file -ENOTDIR; from == to: 0, nothing changes.
+ */
+int meta_rename(struct meta *m, const char *from, const char *to, unsigned flags,
+		struct meta_dropped *dropped);
+
+/* Make a folder.  -EEXIST (a file or folder there), -ENOENT parent missing,
+ * -ENOTDIR parent is a file. */
+int meta_mkdir(struct meta *m, const struct lamfs_folder *dir);
+/* Remove an empty folder.  -ENOENT, -ENOTDIR (a file), -ENOTEMPTY (any child,
+ * including a storage-ongoing record under it), -EBUSY for the root. */
+int meta_rmdir(struct meta *m, const char *key);
+
+enum meta_attr_mask {
+	META_ATTR_MODE = 1u << 0,
+	META_ATTR_OWNER_UID = 1u << 1,
+	META_ATTR_OWNER_GID = 1u << 2,
+	META_ATTR_MTIME = 1u << 3,
+};
+struct meta_attr {
+	uint32_t mode;
+	uint32_t owner_uid;
+	uint32_t owner_gid;
+	int64_t mtime_ns;
+};
+/* Change stored POSIX attributes of the visible file (its latest record) or
+ * folder at key.  -ENOENT when nothing is there. */
+int meta_setattr(struct meta *m, const char *key, unsigned mask, const struct meta_attr *a);
+
+/* ---- repair ---- */
+
+/* Roll a record back whatever its state: delete it; if it was the latest, the
+ * newest remaining committed version of its key becomes latest.  *promoted is
+ * set to that version's uid, or "" when none (may be NULL).  -ENOENT. */
+int meta_record_delete(struct meta *m, const char *uid, char promoted[LAMFS_UID_LEN + 1]);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * meta_impl.h — what a metadata-store backend implements, and the base
+ * struct every backend embeds.
+ *
+ * The public functions in meta.h live in meta.c: they check their arguments,
+ * take the handle's lock and call one op.  A backend (meta_sqlite.c; a
+ * PostgreSQL one later) fills a `struct meta_ops` with designated
+ * initialisers and embeds `struct meta` as its first member, downcasting
+ * through a checked helper.
+ *
+ * Every op is called with m->lock held, arguments already checked (keys not
+ * longer than LAMFS_KEY_MAX; keys that name something new passed key_check();
+ * the root "" never reaches unlink/rename/rmdir/setattr).  An op that writes
+ * is one transaction: it commits before returning 0, or changes nothing.
+ */
+#ifndef LAMFS_META_IMPL_H
+#define LAMFS_META_IMPL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta.h"
+
+struct meta_ops {
+	const char *name;
+	/* Free everything the backend allocated, including the handle itself.
+	 * meta.c has destroyed the lock already. */
+	void (*close)(struct meta *m);
+	int (*schema_version)(struct meta *m);
+
+	int (*lookup)(struct meta *m, const char *key, struct meta_entry *out);
+	/* Calls cb with the lock held (meta.h says so to its callers). */
+	int (*readdir)(struct meta *m, const char *key, meta_dirent_cb cb, void *ctx);
+	int (*get_uid)(struct meta *m, const char *uid, struct lamfs_record *out);
+	/* Every record at key, oldest first, into a malloc'ed array *v of *n
+	 * (the caller frees *v; *v is NULL when *n is 0). */
+	int (*versions)(struct meta *m, const char *key, struct lamfs_record **v, size_t *n);
+	/* The highest record id in use (0 when none). */
+	int (*max_id)(struct meta *m, int64_t *out);
+	/* Up to cap records with after < id <= upto (only storage-ongoing ones
+	 * for META_FLAGGED_RECORDS), ordered by id, into v; *n says how many. */
+	int (*page)(struct meta *m, enum meta_foreach_which which, int64_t after, int64_t upto,
+		    struct lamfs_record *v, size_t cap, size_t *n);
+	int (*totals)(struct meta *m, uint64_t *files, uint64_t *bytes);
+
+	int (*save_begin)(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state);
+	int (*save_finish)(struct meta *m, const char *uid, struct lamfs_record *rec);
+	int (*save_abort)(struct meta *m, const char *uid);
+
+	/* Append dropped records with meta_dropped_add(); meta.c truncates the
+	 * list back when the op fails. */
+	int (*unlink)(struct meta *m, const char *key, struct meta_dropped *dropped);
+	int (*rename)(struct meta *m, const char *from, const char *to, unsigned flags,
+		      struct meta_dropped *dropped);
+	int (*mkdir)(struct meta *m, const struct lamfs_folder *dir);
+	int (*rmdir)(struct meta *m, const char *key);
+	int (*setattr)(struct meta *m, const char *key, unsigned mask, const struct meta_attr *a);
+	int (*record_delete)(struct meta *m, const char *uid, char promoted[LAMFS_UID_LEN + 1]);
+};
+
+/* The base of every backend's handle.  Lock order: m->lock is a leaf; no
+ * other lock is taken while holding it (readdir callbacks must not call meta). */
+struct meta {
+	const struct meta_ops *ops;   /* set by the backend's open, never changes */
+	pthread_mutex_t lock;         /* serialises every call on this handle */
+};
+
+/* Open a SQLite store at a file path (flags as meta_open).  On success *out is
+ * a handle whose lock meta.c initialises. */
+int meta_sqlite_open(const char *path, unsigned flags, struct meta **out);
+
+/*
+ * The one SQLite result code -> errno mapping (meta.h lists it).  rc may be an
+ * extended code; sys_errno is sqlite3_system_errno() of the handle, which
+ * tells CANTOPEN's -ENOENT from -EACCES.  Returns a negative errno (never 0
+ * for an error code; 0 for SQLITE_OK/ROW/DONE).
+ */
+int meta_sqlite_errno(int rc, int sys_errno);
+
+/* Append one object to d; 0 or -ENOMEM. */
+int meta_dropped_add(struct meta_dropped *d, const char *uid, const char *suffix,
+		     int storage_id);
+
+/* The folder that holds every key: "" (always exists, never a row). */
+#define META_ROOT_MODE 0755
+
+#endif
