@@ -1,0 +1,717 @@
+/*
+ * core.c — open an instance; the save sequence; names; reads; xattrs.
+ *
+ * This file owns the order of operations that keeps data and metadata in
+ * step (see core.h).  The store and the backend each keep their own promises;
+ * here we sequence them and undo a half-done save.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core_internal.h"
+#include "fault.h"
+#include "key.h"
+#include "log.h"
+#include "uid.h"
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int core_open(const char *instance, unsigned flags, struct core **out, char **errmsg)
+{
+	struct core *c = calloc(1, sizeof(*c));
+	struct backend_opts bo = { 0 };
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->flags = flags;
+	c->lock_fd = -1;
+	rc = instance_load(instance, &c->cfg, errmsg);
+	if (rc < 0)
+		goto out;
+	if (stat(c->cfg.staging_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		rc = -ENOENT;
+		if (errmsg)
+			*errmsg = instance_msg("%s: the staging folder %s is missing",
+					       c->cfg.dir, c->cfg.staging_dir);
+		goto out;
+	}
+	rc = meta_open(c->cfg.meta_url, (flags & CORE_READONLY) ? META_READONLY : 0, &c->meta);
+	if (rc < 0) {
+		if (errmsg)
+			*errmsg = instance_msg(
+				"%s: metadata store %s: %s", c->cfg.dir, c->cfg.meta_url,
+				rc == -EPROTO ? "written by a newer lamfs; upgrade lamfs"
+				: rc == -EBADMSG ? "not a lamfs database or damaged"
+				: strerror(-rc));
+		goto out;
+	}
+	bo.s3_endpoint = c->cfg.s3_endpoint;
+	bo.s3_region = c->cfg.s3_region;
+	bo.s3_profile = c->cfg.s3_profile;
+	rc = backend_open(c->cfg.storage_url, &bo, &c->backend, errmsg);
+out:
+	if (rc < 0) {
+		core_close(c);
+		c = NULL;
+	}
+	*out = c;
+	return rc;
+}
+
+void core_close(struct core *c)
+{
+	if (!c)
+		return;
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
+	if (c->backend)
+		backend_free(c->backend);
+	if (c->meta)
+		meta_close(c->meta);
+	instance_config_release(&c->cfg);
+	free(c);
+}
+
+int core_lock(struct core *c, int exclusive)
+{
+	char path[PATH_MAX];
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/lamfs.lock", c->cfg.dir);
+	if (c->lock_fd < 0)
+		c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (c->lock_fd < 0)
+		return -errno;
+	if (flock(c->lock_fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0)
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	return rc;
+}
+
+struct meta *core_meta(struct core *c)
+{
+	return c->meta;
+}
+
+struct backend *core_backend(struct core *c)
+{
+	return c->backend;
+}
+
+const char *core_instance_dir(const struct core *c)
+{
+	return c->cfg.dir;
+}
+
+const char *core_staging_dir(const struct core *c)
+{
+	return c->cfg.staging_dir;
+}
+
+/* ---- names ---- */
+
+int core_lookup(struct core *c, const char *key, struct meta_entry *out)
+{
+	int rc;
+
+	if (key[0] == '\0')
+		return meta_lookup(c->meta, key, out);
+	rc = key_check(key);
+	if (rc == -ENAMETOOLONG)
+		return rc;
+	if (rc < 0 || key_hidden(key))
+		return -ENOENT;
+	return meta_lookup(c->meta, key, out);
+}
+
+int core_readdir(struct core *c, const char *key, meta_dirent_cb cb, void *ctx)
+{
+	return meta_readdir(c->meta, key, cb, ctx);
+}
+
+/* ---- saving ---- */
+
+/* Delete the objects of records a committed transaction dropped.  A failure
+ * leaves an orphan object, which lamfs-repair removes; the caller's operation
+ * has succeeded already, so it is only logged. */
+static void drop_objects(struct core *c, const struct meta_dropped *d)
+{
+	char obj[LAMFS_OBJ_MAX];
+	size_t i;
+	int rc;
+
+	if (d->n && fault_check("delete.committed") < 0)
+		return;
+	for (i = 0; i < d->n; i++) {
+		key_object(d->v[i].uid, d->v[i].suffix, obj, sizeof(obj));
+		rc = backend_remove(c->backend, obj);
+		if (rc < 0 && rc != -ENOENT)
+			log_warn("delete: object %s stays as an orphan (%s); lamfs-repair "
+				 "removes it", obj, strerror(-rc));
+	}
+}
+
+/* Name the staging file after the flagged record (staging/<uid>), so a crash
+ * leaves it where lamfs-repair and a resumed save look for it. */
+static void stage_name_for(struct core_stage *s, const char *uid)
+{
+	char path[sizeof(s->path)];
+	int n = snprintf(path, sizeof(path), "%s/%s", s->c->cfg.staging_dir, uid);
+
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return;
+	if (rename(s->path, path) == 0)
+		memcpy(s->path, path, sizeof(path));
+	else
+		log_warn("staging: cannot rename %s to %s: %s", s->path, path, strerror(errno));
+}
+
+/* Give the staging file back an anonymous name (after a save that did not
+ * consume it, or after a failed one), so no record points at it. */
+static void stage_name_anon(struct core_stage *s)
+{
+	char path[sizeof(s->path)];
+	int n = snprintf(path, sizeof(path), "%s/w.XXXXXX", s->c->cfg.staging_dir);
+	int fd;
+
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return;
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return;
+	close(fd);
+	if (rename(s->path, path) == 0)
+		memcpy(s->path, path, sizeof(path));
+	else
+		unlink(path);
+}
+
+static void fill_record(struct lamfs_record *rec, const char *key, const struct hash_result *hr,
+			const struct core_attrs *a)
+{
+	memset(rec, 0, sizeof(*rec));
+	snprintf(rec->key, sizeof(rec->key), "%s", key);
+	key_suffix(key, rec->suffix);
+	rec->size = (int64_t)hr->size;
+	memcpy(rec->hash, hr->hash, sizeof(rec->hash));
+	memcpy(rec->hash_type, hr->hash_type, sizeof(rec->hash_type));
+	memcpy(rec->checksum, hr->checksum, sizeof(rec->checksum));
+	rec->branch_id = 1;
+	rec->storage_id = 1;
+	rec->mode = a ? a->mode & 07777 : 0644;
+	rec->owner_uid = a ? a->owner_uid : (uint32_t)getuid();
+	rec->owner_gid = a ? a->owner_gid : (uint32_t)getgid();
+	rec->mtime_ns = (a && a->mtime_ns) ? a->mtime_ns : now_ns();
+}
+
+/* Undo a save whose flagged record is committed: record, then object. */
+static void save_rollback(struct core *c, const struct lamfs_record *rec, int object_written)
+{
+	char obj[LAMFS_OBJ_MAX];
+	int rc = meta_save_abort(c->meta, rec->uid);
+
+	if (rc < 0 && rc != -ENOENT)
+		log_err("save %s: cannot delete the flagged record %s (%s); it stays hidden "
+			"until lamfs-repair rolls it back", rec->key, rec->uid, strerror(-rc));
+	if (rc < 0 && rc != -ENOENT)
+		return; /* the record still names the object; repair decides */
+	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
+	rc = backend_remove(c->backend, obj);
+	if (rc < 0 && rc != -ENOENT && object_written)
+		log_err("save %s: object %s left behind (%s); lamfs-repair removes it",
+			rec->key, obj, strerror(-rc));
+}
+
+static int save_upload(struct core *c, struct core_stage *s, const struct lamfs_record *rec,
+		       const struct hash_result *hr, int *consumed)
+{
+	char obj[LAMFS_OBJ_MAX];
+	struct backend_src src = {
+		.path = s->path,
+		.fd = s->fd,
+		.size = hr->size,
+		.md5 = hr->md5,
+		.sha256_hex = hr->checksum,
+		.may_consume = 1,
+	};
+
+	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
+	return backend_put(c->backend, obj, &src, consumed);
+}
+
+void core_staging_path(const struct core *c, const char *uid, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/%s", c->cfg.staging_dir, uid);
+}
+
+/* The common start of a save: fsync and hash the stage, insert the record
+ * flagged (or find it is there already).  On 0, *state says which. */
+static int save_begin(struct core *c, struct core_stage *s, const char *key,
+		      const struct core_attrs *attrs, struct lamfs_record *rec,
+		      struct hash_result *hr, enum meta_save_state *state)
+{
+	int rc = key_check(key);
+
+	if (rc < 0)
+		goto out;
+	rc = stage_restore(s);
+	if (rc < 0)
+		goto out;
+	if (fsync(s->fd) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = stage_hash(s, hr);
+	hash_reset(s->h);
+	s->hash_ok = 0; /* the streamed state is used up; a later save re-hashes */
+	if (rc < 0)
+		goto out;
+	rc = fault_check("save.staged");
+	if (rc < 0)
+		goto out;
+	fill_record(rec, key, hr, attrs);
+	rc = meta_save_begin(c->meta, rec, state);
+	if (rc == 0 && *state != META_SAVE_EXISTS)
+		stage_name_for(s, rec->uid);
+out:
+	return rc;
+}
+
+static void stage_clean(struct core_stage *s, const struct lamfs_record *rec)
+{
+	s->base = *rec;
+	s->have_base = 1;
+	s->dirty = 0;
+}
+
+int core_save(struct core *c, struct core_stage *s, const char *key,
+	      const struct core_attrs *attrs, struct lamfs_record *out)
+{
+	struct hash_result hr;
+	struct lamfs_record rec;
+	enum meta_save_state state;
+	int rc = 0, consumed = 0;
+
+	if (!s->dirty && s->have_base && !strcmp(s->base.key, key)) {
+		rec = s->base; /* nothing new since the last save */
+		goto done;
+	}
+	rc = save_begin(c, s, key, attrs, &rec, &hr, &state);
+	if (rc < 0 || state == META_SAVE_EXISTS)
+		goto done;
+	rc = fault_check("save.flagged");
+	if (rc == 0)
+		rc = save_upload(c, s, &rec, &hr, &consumed);
+	if (rc == 0)
+		rc = fault_check("save.uploaded");
+	if (rc == 0)
+		rc = meta_save_finish(c->meta, rec.uid, &rec);
+	if (rc < 0) {
+		log_err("save %s (%s) failed: %s; rolled back", key, rec.uid, strerror(-rc));
+		save_rollback(c, &rec, 1);
+		stage_name_anon(s);
+		goto done;
+	}
+	if (consumed) {
+		/* The object shares the staging file's inode: never write it again. */
+		unlink(s->path);
+		close(s->fd);
+		s->fd = -1;
+		s->path[0] = '\0';
+		s->spent = 1;
+	} else {
+		stage_name_anon(s);
+	}
+done:
+	if (rc == 0) {
+		stage_clean(s, &rec);
+		if (out)
+			*out = rec;
+	}
+	return rc;
+}
+
+int core_save_deferred(struct core *c, struct core_stage *s, const char *key,
+		       const struct core_attrs *attrs, struct lamfs_record *out, int *deferred)
+{
+	struct hash_result hr;
+	struct lamfs_record rec;
+	enum meta_save_state state = META_SAVE_EXISTS;
+	int rc = 0;
+
+	*deferred = 0;
+	if (!s->dirty && s->have_base && !strcmp(s->base.key, key)) {
+		rec = s->base;
+		goto done;
+	}
+	rc = save_begin(c, s, key, attrs, &rec, &hr, &state);
+	if (rc < 0 || state == META_SAVE_EXISTS)
+		goto done;
+	rc = fault_check("save.flagged");
+	if (rc < 0) {
+		save_rollback(c, &rec, 0);
+		stage_name_anon(s);
+		goto done;
+	}
+	/* Hand the file over: it is staging/<uid> now and belongs to the queue. */
+	close(s->fd);
+	s->fd = -1;
+	s->path[0] = '\0';
+	s->spent = 1;
+	*deferred = 1;
+done:
+	if (rc == 0) {
+		stage_clean(s, &rec);
+		if (out)
+			*out = rec;
+	}
+	return rc;
+}
+
+/* Open staging/<uid> and check it holds exactly the record's bytes. */
+static int staged_open_checked(struct core *c, const struct lamfs_record *rec, char *path,
+			       size_t pathlen, struct hash_result *hr, int *fd)
+{
+	struct stat st;
+	int rc = 0;
+
+	core_staging_path(c, rec->uid, path, pathlen);
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	if (fstat(*fd, &st) != 0) {
+		rc = -errno;
+	} else if ((int64_t)st.st_size != rec->size) {
+		rc = -EBADMSG;
+	} else {
+		rc = hash_fd(*fd, hr);
+		if (rc == 0 && strcmp(hr->checksum, rec->checksum) != 0)
+			rc = -EBADMSG;
+	}
+	if (rc < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return rc;
+}
+
+int core_upload_flagged(struct core *c, const char *uid)
+{
+	char path[PATH_MAX], obj[LAMFS_OBJ_MAX];
+	struct lamfs_record rec;
+	struct hash_result hr;
+	struct backend_src src = { 0 };
+	int fd = -1, consumed = 0, rc;
+
+	rc = meta_get_uid(c->meta, uid, &rec);
+	if (rc == 0 && !rec.storage_ongoing)
+		rc = -ENOENT;
+	if (rc < 0)
+		goto out;
+	rc = staged_open_checked(c, &rec, path, sizeof(path), &hr, &fd);
+	if (rc < 0)
+		goto out;
+	src.path = path;
+	src.fd = fd;
+	src.size = hr.size;
+	src.md5 = hr.md5;
+	src.sha256_hex = hr.checksum;
+	src.may_consume = 1;
+	key_object(rec.uid, rec.suffix, obj, sizeof(obj));
+	rc = backend_put(c->backend, obj, &src, &consumed);
+	if (rc == 0)
+		rc = fault_check("save.uploaded");
+	if (rc == 0)
+		rc = meta_save_finish(c->meta, uid, &rec);
+	if (rc == 0)
+		unlink(path);
+	else if (consumed)
+		backend_remove(c->backend, obj); /* the record stays flagged: retry later */
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int core_rollback_flagged(struct core *c, const char *uid)
+{
+	char path[PATH_MAX], obj[LAMFS_OBJ_MAX];
+	struct lamfs_record rec;
+	int rc;
+
+	rc = meta_get_uid(c->meta, uid, &rec);
+	if (rc == 0 && !rec.storage_ongoing)
+		rc = -EBUSY;
+	if (rc == 0)
+		rc = meta_save_abort(c->meta, uid);
+	if (rc < 0)
+		goto out;
+	key_object(rec.uid, rec.suffix, obj, sizeof(obj));
+	rc = backend_remove(c->backend, obj);
+	if (rc == -ENOENT)
+		rc = 0;
+	core_staging_path(c, uid, path, sizeof(path));
+	if (unlink(path) != 0 && errno != ENOENT && rc == 0)
+		rc = -errno;
+out:
+	return rc;
+}
+
+int core_save_path(struct core *c, const char *path, const char *key,
+		   const struct core_attrs *attrs, struct lamfs_record *out)
+{
+	struct core_stage *s = NULL;
+	char *buf = NULL;
+	uint64_t off = 0;
+	ssize_t n, w;
+	int fd = -1, rc;
+
+	rc = key_check(key);
+	if (rc < 0)
+		goto out;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	buf = malloc(1u << 20);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = core_stage_open(c, NULL, &s);
+	if (rc < 0)
+		goto out;
+	for (;;) {
+		n = read(fd, buf, 1u << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		w = core_stage_write(s, buf, (size_t)n, off);
+		if (w < 0) {
+			rc = (int)w;
+			goto out;
+		}
+		off += (uint64_t)n;
+	}
+	rc = core_save(c, s, key, attrs, out);
+out:
+	core_stage_free(s);
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ---- namespace ---- */
+
+int core_unlink(struct core *c, const char *key)
+{
+	struct meta_dropped d = META_DROPPED_INIT;
+	int rc = key_hidden(key) ? -ENOENT : meta_unlink(c->meta, key, &d);
+
+	if (rc == 0)
+		drop_objects(c, &d);
+	meta_dropped_release(&d);
+	return rc;
+}
+
+int core_rename(struct core *c, const char *from, const char *to, unsigned flags)
+{
+	struct meta_dropped d = META_DROPPED_INIT;
+	int rc;
+
+	if (key_hidden(from)) {
+		rc = -ENOENT;
+		goto out;
+	}
+	rc = key_check(to);
+	if (rc < 0)
+		goto out;
+	rc = meta_rename(c->meta, from, to, flags, &d);
+	if (rc == 0)
+		drop_objects(c, &d);
+out:
+	meta_dropped_release(&d);
+	return rc;
+}
+
+int core_mkdir(struct core *c, const char *key, const struct core_attrs *attrs)
+{
+	struct lamfs_folder dir;
+	int rc = key_check(key);
+
+	if (rc < 0)
+		return rc;
+	memset(&dir, 0, sizeof(dir));
+	snprintf(dir.path, sizeof(dir.path), "%s", key);
+	dir.mode = attrs->mode & 07777;
+	dir.owner_uid = attrs->owner_uid;
+	dir.owner_gid = attrs->owner_gid;
+	dir.mtime_ns = attrs->mtime_ns ? attrs->mtime_ns : now_ns();
+	return meta_mkdir(c->meta, &dir);
+}
+
+int core_rmdir(struct core *c, const char *key)
+{
+	if (key[0] == '\0')
+		return -EBUSY;
+	if (key_hidden(key))
+		return -ENOENT;
+	return meta_rmdir(c->meta, key);
+}
+
+int core_setattr(struct core *c, const char *key, unsigned mask, const struct meta_attr *a)
+{
+	if (key_hidden(key))
+		return -ENOENT;
+	return meta_setattr(c->meta, key, mask, a);
+}
+
+int core_statfs(struct core *c, struct core_statfs *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = meta_totals(c->meta, &out->files, &out->bytes);
+	if (rc == 0 && backend_space(c->backend, &out->space_total, &out->space_avail) < 0) {
+		out->space_total = 0;
+		out->space_avail = 0;
+	}
+	return rc;
+}
+
+/* ---- reading ---- */
+
+int core_version(struct core *c, const char *uid, struct lamfs_record *out)
+{
+	int rc;
+
+	if (!uid_valid(uid))
+		return -ENOENT;
+	rc = meta_get_uid(c->meta, uid, out);
+	if (rc == 0 && (out->storage_ongoing || out->branch_id != 1))
+		rc = -ENOENT;
+	return rc;
+}
+
+struct core_reader {
+	struct backend_reader *br;
+	uint64_t size;
+};
+
+int core_reader_open(struct core *c, const struct lamfs_record *rec, struct core_reader **out)
+{
+	char obj[LAMFS_OBJ_MAX];
+	struct core_reader *r = calloc(1, sizeof(*r));
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
+	rc = backend_reader_open(c->backend, obj, &r->br, &r->size);
+	if (rc < 0) {
+		if (rc == -ENOENT)
+			log_err("read %s: object %s is missing from storage; lamfs-repair "
+				"--verify reports it", rec->key, obj);
+		rc = rc == -ENOENT ? -EIO : rc;
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+ssize_t core_reader_pread(struct core_reader *r, void *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+	int rc;
+
+	if (off >= r->size)
+		return 0;
+	if (len > r->size - off)
+		len = (size_t)(r->size - off);
+	rc = backend_reader_pread(r->br, buf, len, off, &got);
+	return rc < 0 ? rc : (ssize_t)got;
+}
+
+void core_reader_close(struct core_reader *r)
+{
+	if (!r)
+		return;
+	backend_reader_close(r->br);
+	free(r);
+}
+
+/* ---- xattrs ---- */
+
+static const char *const xattr_names[] = {
+	"user.lamfs.uid", "user.lamfs.hash", "user.lamfs.hash_type",
+	"user.lamfs.version", "user.lamfs.checksum",
+};
+
+ssize_t core_xattr_get(const struct lamfs_record *rec, const char *name, char *buf, size_t size)
+{
+	const char *v = NULL;
+	size_t len;
+
+	if (!strcmp(name, xattr_names[0]))
+		v = rec->uid;
+	else if (!strcmp(name, xattr_names[1]))
+		v = rec->hash;
+	else if (!strcmp(name, xattr_names[2]))
+		v = rec->hash_type;
+	else if (!strcmp(name, xattr_names[3]))
+		v = lamfs_uid_version(rec->uid);
+	else if (!strcmp(name, xattr_names[4]))
+		v = rec->checksum;
+	if (!v)
+		return -ENODATA;
+	len = strlen(v);
+	if (size == 0)
+		return (ssize_t)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(buf, v, len);
+	return (ssize_t)len;
+}
+
+ssize_t core_xattr_list(char *buf, size_t size)
+{
+	size_t i, need = 0, n;
+
+	for (i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++)
+		need += strlen(xattr_names[i]) + 1;
+	if (size == 0)
+		return (ssize_t)need;
+	if (size < need)
+		return -ERANGE;
+	for (i = 0; i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
+		n = strlen(xattr_names[i]) + 1;
+		memcpy(buf, xattr_names[i], n);
+		buf += n;
+	}
+	return (ssize_t)need;
+}

@@ -1,0 +1,45 @@
+/*
+ * core_internal.h — what core.c and stage.c share; not for other modules.
+ */
+#ifndef LAMFS_CORE_INTERNAL_H
+#define LAMFS_CORE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "backend.h"
+#include "core.h"
+#include "hash.h"
+#include "instance.h"
+
+struct core {
+	struct instance_config cfg;
+	struct meta *meta;
+	struct backend *backend;
+	unsigned flags;
+	int lock_fd;                 /* INSTANCE/lamfs.lock while locked, else -1 */
+};
+
+struct core_stage {
+	struct core *c;
+	int fd;                      /* staging file; -1 while spent */
+	char path[4096];             /* its name in the staging folder */
+	uint64_t size;
+	struct hash_state *h;        /* fed bytes [0, hash_fed) in order */
+	int hash_ok;                 /* 0 after an out-of-order write or a truncate */
+	int dirty;                   /* content differs from `base` (or no base) */
+	int spent;                   /* the file was renamed into storage by a save;
+	                                the content is `base`'s object */
+	int have_base;
+	struct lamfs_record base;    /* the record the content came from / was saved as */
+};
+
+/* Create an empty staging file for s (s->fd, s->path).  0 or -errno. */
+int stage_create_file(struct core_stage *s);
+/* Make a spent stage usable again: copy base's object into a new staging file. */
+int stage_restore(struct core_stage *s);
+/* Copy the object of rec into s (empty) through the backend, hashing it. */
+int stage_fill_from(struct core_stage *s, const struct lamfs_record *rec);
+/* Finish the hashes of the current content (rehash when needed). */
+int stage_hash(struct core_stage *s, struct hash_result *res);
+
+#endif

@@ -1,0 +1,358 @@
+/*
+ * instance.c — create and read instance directories (see instance.h).
+ */
+#include "instance.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "backend.h"
+#include "lamfs.h"
+#include "meta.h"
+
+char *instance_msg(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+static void set_msg(char **errmsg, char *msg)
+{
+	if (errmsg) {
+		free(*errmsg);
+		*errmsg = msg;
+	} else {
+		free(msg);
+	}
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	return instance_msg("%s/%s", a, b);
+}
+
+/* 1 when dir exists and holds nothing, 0 when it has entries, -errno else. */
+static int dir_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 1;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			rc = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static int write_conf(const char *path, const char *storage, const char *db)
+{
+	int rc = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	FILE *f;
+
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		rc = -errno;
+		close(fd);
+		goto out;
+	}
+	fprintf(f, "# lamfs instance; see lamfs(1)\n[instance]\nversion = %d\n\n"
+		"[storage]\nurl = %s\n\n[meta]\nurl = %s\n",
+		INSTANCE_CONF_VERSION, storage, db);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		rc = -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+out:
+	return rc;
+}
+
+static int make_dir(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Remove what a failed init made (only the files it names, then the dirs). */
+static void init_undo(const char *dir, int made_dir, const char *storage_root, int made_storage)
+{
+	static const char *const files[] = { "lamfs.conf", "lamfs.db", "lamfs.db-wal",
+					     "lamfs.db-shm", "lamfs.log" };
+	char *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		p = path_join(dir, files[i]);
+		if (p)
+			unlink(p);
+		free(p);
+	}
+	p = path_join(dir, "staging");
+	if (p)
+		rmdir(p);
+	free(p);
+	if (made_storage && storage_root) {
+		p = path_join(storage_root, LAMFS_STORAGE_DIR);
+		if (p)
+			rmdir(p);
+		free(p);
+		rmdir(storage_root);
+	}
+	if (made_dir)
+		rmdir(dir);
+}
+
+int instance_init(const char *dir_in, const char *storage, const char *db, char **errmsg)
+{
+	char dir[PATH_MAX];
+	char *conf = NULL, *staging = NULL, *root = NULL, *dburl = NULL, *dbpath = NULL;
+	struct backend *b = NULL;
+	struct meta *m = NULL;
+	struct stat st;
+	int rc = 0, made_dir = 0, made_storage = 0;
+
+	if (mkdir(dir_in, 0755) == 0)
+		made_dir = 1;
+	else if (errno != EEXIST) {
+		rc = -errno;
+		set_msg(errmsg, instance_msg("cannot create %s: %s", dir_in, strerror(errno)));
+		goto out;
+	}
+	if (!realpath(dir_in, dir)) {
+		rc = -errno;
+		set_msg(errmsg, instance_msg("%s: %s", dir_in, strerror(errno)));
+		goto out;
+	}
+	conf = path_join(dir, INSTANCE_CONF);
+	staging = path_join(dir, "staging");
+	if (!conf || !staging) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (stat(conf, &st) == 0) {
+		rc = -EEXIST;
+		set_msg(errmsg, instance_msg("%s is already a lamfs instance; nothing changed", dir));
+		goto out;
+	}
+	rc = dir_empty(dir);
+	if (rc <= 0) {
+		if (rc == 0) {
+			rc = -EEXIST;
+			set_msg(errmsg, instance_msg("%s is not empty; an instance needs an empty "
+						     "or new directory; nothing changed", dir));
+		} else {
+			set_msg(errmsg, instance_msg("%s: %s", dir, strerror(-rc)));
+		}
+		made_dir = 0;
+		goto out;
+	}
+	rc = 0;
+	if (storage && strncmp(storage, "s3://", 5) == 0) {
+		root = strdup(storage);
+	} else if (storage) {
+		char abs[PATH_MAX];
+
+		if (mkdir(storage, 0755) == 0)
+			made_storage = 1;
+		else if (errno != EEXIST) {
+			rc = -errno;
+			set_msg(errmsg, instance_msg("cannot create storage root %s: %s", storage,
+						     strerror(errno)));
+			goto out;
+		}
+		if (!realpath(storage, abs)) {
+			rc = -errno;
+			set_msg(errmsg, instance_msg("storage root %s: %s", storage, strerror(errno)));
+			goto out;
+		}
+		root = strdup(abs);
+	} else {
+		root = path_join(dir, "storage");
+		if (root && mkdir(root, 0755) == 0)
+			made_storage = 1;
+	}
+	if (!root) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (db) {
+		dburl = strdup(db);
+	} else {
+		dbpath = path_join(dir, "lamfs.db");
+		dburl = dbpath ? instance_msg("sqlite:%s", dbpath) : NULL;
+	}
+	if (!dburl) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = make_dir(staging, 0700);
+	if (rc < 0) {
+		set_msg(errmsg, instance_msg("cannot create %s: %s", staging, strerror(-rc)));
+		goto out;
+	}
+	{
+		struct backend_opts bo = { .s3_create = 1 };
+
+		rc = backend_open(root, &bo, &b, errmsg);
+		if (rc < 0)
+			goto out;
+	}
+	rc = meta_open(dburl, META_CREATE, &m);
+	if (rc < 0) {
+		set_msg(errmsg, instance_msg("cannot create the metadata store %s: %s", dburl,
+					     rc == -EEXIST ? "it already exists" : strerror(-rc)));
+		goto out;
+	}
+	rc = write_conf(conf, root, dburl);
+	if (rc < 0)
+		set_msg(errmsg, instance_msg("cannot write %s: %s", conf, strerror(-rc)));
+out:
+	if (m)
+		meta_close(m);
+	if (b)
+		backend_free(b);
+	if (rc < 0 && rc != -EEXIST)
+		init_undo(dir, made_dir, root && root[0] == '/' ? root : NULL, made_storage);
+	free(conf);
+	free(staging);
+	free(root);
+	free(dburl);
+	free(dbpath);
+	return rc;
+}
+
+struct conf_parse {
+	struct instance_config *cfg;
+	int version;
+	char *err;
+};
+
+static int conf_set(char **field, const char *value)
+{
+	free(*field);
+	*field = strdup(value);
+	return *field != NULL;
+}
+
+static int conf_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct conf_parse *p = user;
+	struct instance_config *cfg = p->cfg;
+	int ok = 0;
+
+	if (!strcmp(section, "instance") && !strcmp(name, "version")) {
+		p->version = atoi(value);
+		ok = 1;
+	} else if (!strcmp(section, "storage") && !strcmp(name, "url")) {
+		ok = conf_set(&cfg->storage_url, value);
+	} else if (!strcmp(section, "meta") && !strcmp(name, "url")) {
+		ok = conf_set(&cfg->meta_url, value);
+	} else if (!strcmp(section, "s3") && !strcmp(name, "profile")) {
+		ok = conf_set(&cfg->s3_profile, value);
+	} else if (!strcmp(section, "s3") && !strcmp(name, "endpoint")) {
+		ok = conf_set(&cfg->s3_endpoint, value);
+	} else if (!strcmp(section, "s3") && !strcmp(name, "region")) {
+		ok = conf_set(&cfg->s3_region, value);
+	}
+	if (!ok && !p->err)
+		p->err = instance_msg("unknown setting [%s] %s", section, name);
+	return ok;
+}
+
+int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg)
+{
+	char dir[PATH_MAX];
+	struct conf_parse p = { cfg, 0, NULL };
+	char *conf = NULL;
+	FILE *f = NULL;
+	int rc = 0, line;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!realpath(dir_in, dir)) {
+		rc = -errno;
+		set_msg(errmsg, instance_msg("%s: %s", dir_in, strerror(errno)));
+		goto out;
+	}
+	conf = path_join(dir, INSTANCE_CONF);
+	if (!conf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	f = fopen(conf, "re");
+	if (!f) {
+		rc = -errno;
+		set_msg(errmsg, errno == ENOENT
+			? instance_msg("%s is not a lamfs instance (no %s; create one with "
+				       "'lamfs init %s')", dir, INSTANCE_CONF, dir_in)
+			: instance_msg("cannot read %s: %s", conf, strerror(errno)));
+		goto out;
+	}
+	line = ini_parse_file(f, conf_handler, &p);
+	if (line != 0 || !cfg->storage_url || !cfg->meta_url || p.version <= 0) {
+		rc = -EBADMSG;
+		if (p.err)
+			set_msg(errmsg, instance_msg("%s: line %d: %s", conf, line, p.err));
+		else if (line != 0)
+			set_msg(errmsg, instance_msg("%s: line %d: not valid ini syntax", conf, line));
+		else
+			set_msg(errmsg, instance_msg("%s: missing [instance] version, [storage] url "
+						     "or [meta] url", conf));
+		goto out;
+	}
+	if (p.version > INSTANCE_CONF_VERSION) {
+		rc = -EPROTO;
+		set_msg(errmsg, instance_msg("%s was written by a newer lamfs (config version %d)",
+					     conf, p.version));
+		goto out;
+	}
+	cfg->dir = strdup(dir);
+	cfg->staging_dir = path_join(dir, "staging");
+	cfg->log_path = path_join(dir, "lamfs.log");
+	if (!cfg->dir || !cfg->staging_dir || !cfg->log_path)
+		rc = -ENOMEM;
+out:
+	if (f)
+		fclose(f);
+	free(p.err);
+	free(conf);
+	if (rc < 0)
+		instance_config_release(cfg);
+	return rc;
+}
+
+void instance_config_release(struct instance_config *cfg)
+{
+	free(cfg->dir);
+	free(cfg->storage_url);
+	free(cfg->meta_url);
+	free(cfg->staging_dir);
+	free(cfg->log_path);
+	free(cfg->s3_profile);
+	free(cfg->s3_endpoint);
+	free(cfg->s3_region);
+	memset(cfg, 0, sizeof(*cfg));
+}

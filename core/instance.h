@@ -1,0 +1,46 @@
+/*
+ * instance.h — an instance directory and its config file.
+ *
+ *   INSTANCE/lamfs.conf   ini file: [instance] version, [storage] url, [meta] url
+ *   INSTANCE/lamfs.db     SQLite metadata (default store)
+ *   INSTANCE/staging/     staging files of saves in progress
+ *   INSTANCE/storage/     default local storage root (objects in .lamindb/)
+ *   INSTANCE/lamfs.log    the daemon's log
+ *
+ * Parsing uses inih; unknown sections/keys are refused so typos are seen.
+ */
+#ifndef LAMFS_INSTANCE_H
+#define LAMFS_INSTANCE_H
+
+#define INSTANCE_CONF "lamfs.conf"
+#define INSTANCE_CONF_VERSION 1
+
+struct instance_config {
+	char *dir;          /* absolute instance directory */
+	char *storage_url;  /* absolute path or s3://bucket/prefix */
+	char *meta_url;     /* "sqlite:/abs/path" or postgresql://... */
+	char *staging_dir;  /* absolute */
+	char *log_path;     /* absolute */
+	char *s3_profile;   /* may be NULL */
+	char *s3_endpoint;  /* may be NULL */
+	char *s3_region;    /* may be NULL */
+};
+#define INSTANCE_CONFIG_INIT { 0 }
+
+/*
+ * Create a new instance in `dir` (made if missing; an existing directory must
+ * be empty).  storage: a local root path (made if missing) or NULL for
+ * INSTANCE/storage.  db: NULL for INSTANCE/lamfs.db.  Nothing is left behind
+ * on failure.  -EEXIST when dir already is an instance or is not empty.
+ */
+int instance_init(const char *dir, const char *storage, const char *db, char **errmsg);
+
+/* Read INSTANCE/lamfs.conf.  -ENOENT: not an instance; -EBADMSG: bad config
+ * (errmsg names the line).  Release with instance_config_release(). */
+int instance_load(const char *dir, struct instance_config *cfg, char **errmsg);
+void instance_config_release(struct instance_config *cfg);
+
+/* Format a message into a new string (for *errmsg); NULL on no memory. */
+char *instance_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

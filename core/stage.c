@@ -1,0 +1,233 @@
+/*
+ * stage.c — staging files: the private, writable copy of a key's next content.
+ *
+ * Bytes stream into a file in the instance's staging folder and into the
+ * hashes at the same time; an out-of-order write or a truncate only marks the
+ * streamed hash stale, and the save re-hashes from the file then.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core_internal.h"
+#include "key.h"
+#include "log.h"
+
+#define STAGE_COPY_BUF (1u << 20)
+
+int stage_create_file(struct core_stage *s)
+{
+	int rc = 0;
+	int n = snprintf(s->path, sizeof(s->path), "%s/w.XXXXXX", s->c->cfg.staging_dir);
+
+	if (n < 0 || (size_t)n >= sizeof(s->path))
+		return -ENAMETOOLONG;
+	s->fd = mkostemp(s->path, O_CLOEXEC);
+	if (s->fd < 0) {
+		rc = -errno;
+		s->path[0] = '\0';
+		log_err("staging: cannot create a file in %s: %s", s->c->cfg.staging_dir,
+			strerror(errno));
+	}
+	return rc;
+}
+
+static void stage_drop_file(struct core_stage *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->path[0] && !s->spent)
+		unlink(s->path);
+	s->fd = -1;
+	s->path[0] = '\0';
+}
+
+int stage_fill_from(struct core_stage *s, const struct lamfs_record *rec)
+{
+	char obj[LAMFS_OBJ_MAX];
+	struct backend_reader *r = NULL;
+	char *buf = NULL;
+	uint64_t size = 0, off = 0;
+	size_t got;
+	ssize_t w;
+	int rc;
+
+	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
+	rc = backend_reader_open(s->c->backend, obj, &r, &size);
+	if (rc < 0)
+		goto out;
+	buf = malloc(STAGE_COPY_BUF);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (off < size) {
+		rc = backend_reader_pread(r, buf, STAGE_COPY_BUF, off, &got);
+		if (rc < 0)
+			goto out;
+		if (got == 0) {
+			rc = -EIO; /* object shorter than it said */
+			goto out;
+		}
+		w = core_stage_write(s, buf, got, off);
+		if (w < 0) {
+			rc = (int)w;
+			goto out;
+		}
+		off += got;
+	}
+	s->base = *rec;
+	s->have_base = 1;
+	s->dirty = 0;
+out:
+	if (r)
+		backend_reader_close(r);
+	free(buf);
+	return rc;
+}
+
+int core_stage_open(struct core *c, const struct lamfs_record *base, struct core_stage **out)
+{
+	struct core_stage *s = calloc(1, sizeof(*s));
+	int rc = 0;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->c = c;
+	s->fd = -1;
+	s->hash_ok = 1;
+	s->dirty = 1;
+	rc = hash_new(&s->h);
+	if (rc < 0)
+		goto out;
+	rc = stage_create_file(s);
+	if (rc < 0)
+		goto out;
+	if (base)
+		rc = stage_fill_from(s, base);
+out:
+	if (rc < 0)
+		core_stage_free(s);
+	else
+		*out = s;
+	return rc;
+}
+
+int stage_restore(struct core_stage *s)
+{
+	struct lamfs_record base = s->base;
+	int rc;
+
+	if (!s->spent)
+		return 0;
+	s->spent = 0;
+	s->fd = -1;
+	s->size = 0;
+	s->hash_ok = 1;
+	hash_reset(s->h);
+	rc = stage_create_file(s);
+	if (rc == 0)
+		rc = stage_fill_from(s, &base);
+	if (rc < 0) {
+		stage_drop_file(s);
+		s->spent = 1; /* still described by base; try again on the next access */
+		s->base = base;
+	}
+	return rc;
+}
+
+ssize_t core_stage_write(struct core_stage *s, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	ssize_t n;
+	int rc = stage_restore(s);
+
+	if (rc < 0)
+		return rc;
+	while (done < len) {
+		n = pwrite(s->fd, (const char *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	if (s->hash_ok && off == hash_fed(s->h) && off == s->size)
+		hash_update(s->h, buf, len);
+	else
+		s->hash_ok = 0;
+	if (off + len > s->size)
+		s->size = off + len;
+	s->dirty = 1;
+	return (ssize_t)len;
+}
+
+ssize_t core_stage_pread(struct core_stage *s, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	ssize_t n;
+	int rc = stage_restore(s);
+
+	if (rc < 0)
+		return rc;
+	while (done < len) {
+		n = pread(s->fd, (char *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int core_stage_truncate(struct core_stage *s, uint64_t size)
+{
+	int rc = stage_restore(s);
+
+	if (rc < 0)
+		return rc;
+	if (ftruncate(s->fd, (off_t)size) != 0)
+		return -errno;
+	if (size != s->size) {
+		if (size < hash_fed(s->h) || size > s->size)
+			s->hash_ok = 0;
+		s->size = size;
+	}
+	s->dirty = 1;
+	return 0;
+}
+
+uint64_t core_stage_size(const struct core_stage *s)
+{
+	return s->spent ? (uint64_t)s->base.size : s->size;
+}
+
+int core_stage_dirty(const struct core_stage *s)
+{
+	return s->dirty;
+}
+
+int stage_hash(struct core_stage *s, struct hash_result *res)
+{
+	if (s->hash_ok && hash_fed(s->h) == s->size)
+		return hash_finish(s->h, s->fd, res);
+	return hash_fd(s->fd, res);
+}
+
+void core_stage_free(struct core_stage *s)
+{
+	if (!s)
+		return;
+	stage_drop_file(s);
+	hash_free(s->h);
+	free(s);
+}

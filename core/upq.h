@@ -1,0 +1,38 @@
+/*
+ * upq.h — the write-back upload queue of a mount (-o writeback).
+ *
+ * The queue is durable by construction: an entry is a storage-ongoing record
+ * plus its staging file INSTANCE/staging/<uid>; this in-memory queue only
+ * schedules them.  Workers call core_upload_flagged(); a failure is retried
+ * with exponential backoff and jitter, its text kept in
+ * INSTANCE/staging/<uid>.err for `lamfs status`; after the last try the save is
+ * rolled back (core_rollback_flagged) and logged — never left half-done.
+ *
+ * Settings (environment, for tests and tuning): LAMFS_WB_WORKERS (default 4),
+ * LAMFS_WB_RETRIES (tries before rollback, default 8), LAMFS_WB_BACKOFF_MS
+ * (first delay, default 500).  Thread-safe.
+ */
+#ifndef LAMFS_UPQ_H
+#define LAMFS_UPQ_H
+
+#include <stdint.h>
+
+#include "core.h"
+
+struct upq;
+
+/* Start the workers.  0 or -errno. */
+int upq_start(struct core *c, struct upq **out);
+/* Schedule the upload of flagged record uid.  0 or -ENOMEM. */
+int upq_push(struct upq *q, const char *uid);
+/* Schedule every flagged record of the instance that has a staging file.
+ * *n counts them. */
+int upq_resume(struct upq *q, unsigned *n);
+/* Pending and running uploads. */
+unsigned upq_pending(struct upq *q);
+/* Wait until nothing is pending or timeout_ms passed: 0 or -ETIMEDOUT. */
+int upq_drain(struct upq *q, long timeout_ms);
+/* Stop the workers (what is pending stays durable for the next mount) and free. */
+void upq_stop(struct upq *q);
+
+#endif
