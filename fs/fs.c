@@ -1,0 +1,1293 @@
+/*
+ * fs.c — FUSE adapters over the core (libfuse 3, high-level path API,
+ * multithreaded).
+ *
+ * Open files: a writer owns a core stage (its private staging file) and saves
+ * it on flush (so close() returns the save's errno), fsync, and release.  A
+ * file this mount is still writing is visible to this mount through the list
+ * of live writers; other mounts see only committed records.
+ *
+ * Lock order: fs.lock (the live-writer list, keys, refcounts) before a file's
+ * own lock.  Core calls are made with at most a file lock held.
+ */
+#define FUSE_USE_VERSION 35
+
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "upq.h"
+#include "key.h"
+#include "log.h"
+
+struct fs_file {
+	pthread_mutex_t lock;        /* guards stage, reader, attrs, rec */
+	int refs;                    /* fs.lock */
+	struct fs_file *next;        /* live-writer list; fs.lock */
+	struct fs_file *prev;
+	char key[LAMFS_KEY_MAX + 1]; /* fs.lock (renames change it) */
+	int unlinked;                /* fs.lock: removed while open; discard */
+	int append;
+	struct core_stage *stage;    /* writers */
+	struct core_attrs attrs;     /* writers: recorded at save */
+	int mtime_explicit;          /* utimens after the last write */
+	int touched;                 /* written or truncated through this handle;
+	                                a flush before that (bash's `>` dups and
+	                                closes the fd at once) leaves the save to
+	                                release, so no empty version is made first */
+	struct fs_file *shared;      /* readers served by a live writer */
+	struct core_reader *reader;  /* readers of a committed version */
+	struct lamfs_record rec;     /* readers: the version being read */
+};
+
+struct fs {
+	struct core *core;
+	pthread_mutex_t lock;
+	struct fs_file *writers;     /* live writers, newest first */
+	struct upq *upq;             /* -o writeback: the upload queue, else NULL */
+};
+
+static struct fs *fs_get(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static const char *path_key(const char *path)
+{
+	return path[0] == '/' ? path + 1 : path;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void ns_to_ts(int64_t ns, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000LL);
+	ts->tv_nsec = (long)(ns % 1000000000LL);
+}
+
+/* ---- /.lamfs: read-only access to every version by uid ---- */
+
+static void stat_record(const struct lamfs_record *r, struct stat *st);
+
+enum special { SP_NONE = 0, SP_LAMFS = 1, SP_UIDDIR = 2, SP_UIDFILE = 3 };
+
+/* Classify path; for SP_UIDFILE *uid points at the uid inside path. */
+static enum special special_path(const char *path, const char **uid)
+{
+	if (strncmp(path, "/.lamfs", 7) != 0 || (path[7] != '\0' && path[7] != '/'))
+		return SP_NONE;
+	if (path[7] == '\0' || !strcmp(path + 7, "/"))
+		return SP_LAMFS;
+	if (strncmp(path + 7, "/uid", 4) != 0 || (path[11] != '\0' && path[11] != '/'))
+		return SP_LAMFS; /* unknown names below /.lamfs: handled as missing */
+	if (path[11] == '\0')
+		return SP_UIDDIR;
+	if (uid)
+		*uid = path + 12;
+	return SP_UIDFILE;
+}
+
+static int special_getattr(const char *path, struct stat *st)
+{
+	struct lamfs_record rec;
+	const char *uid = NULL;
+	int rc = 0;
+
+	switch (special_path(path, &uid)) {
+	case SP_LAMFS:
+		if (strcmp(path, "/.lamfs") != 0)
+			return -ENOENT;
+		/* fall through */
+	case SP_UIDDIR:
+		memset(st, 0, sizeof(*st));
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		break;
+	case SP_UIDFILE:
+		rc = core_version(fs_get()->core, uid, &rec);
+		if (rc == 0) {
+			stat_record(&rec, st);
+			st->st_mode &= ~(mode_t)0222; /* versions are immutable */
+		}
+		break;
+	default:
+		rc = -ENOENT;
+	}
+	return rc;
+}
+
+/* ---- live writers ---- */
+
+static struct fs_file *file_new(void)
+{
+	struct fs_file *f = calloc(1, sizeof(*f));
+
+	if (f) {
+		pthread_mutex_init(&f->lock, NULL);
+		f->refs = 1;
+	}
+	return f;
+}
+
+static void file_unref_locked(struct fs_file *f)
+{
+	if (--f->refs > 0)
+		return;
+	core_stage_free(f->stage);
+	core_reader_close(f->reader);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static void file_unref(struct fs *fs, struct fs_file *f)
+{
+	pthread_mutex_lock(&fs->lock);
+	file_unref_locked(f);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void writer_add(struct fs *fs, struct fs_file *f)
+{
+	pthread_mutex_lock(&fs->lock);
+	f->next = fs->writers;
+	f->prev = NULL;
+	if (fs->writers)
+		fs->writers->prev = f;
+	fs->writers = f;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void writer_remove_locked(struct fs *fs, struct fs_file *f)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else if (fs->writers == f)
+		fs->writers = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->next = f->prev = NULL;
+}
+
+/* Newest live writer of key, with a reference taken; NULL when none. */
+static struct fs_file *writer_find(struct fs *fs, const char *key)
+{
+	struct fs_file *f;
+
+	pthread_mutex_lock(&fs->lock);
+	for (f = fs->writers; f; f = f->next)
+		if (!f->unlinked && !strcmp(f->key, key))
+			break;
+	if (f)
+		f->refs++;
+	pthread_mutex_unlock(&fs->lock);
+	return f;
+}
+
+/* 1 when a live writer's key is key or lies under folder key. */
+static int writer_under(struct fs *fs, const char *key)
+{
+	size_t n = strlen(key);
+	struct fs_file *f;
+	int found = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	for (f = fs->writers; f && !found; f = f->next)
+		found = !f->unlinked && !strncmp(f->key, key, n) && f->key[n] == '/';
+	pthread_mutex_unlock(&fs->lock);
+	return found;
+}
+
+/* 1 when this mount has a live writer at path (a file not saved yet). */
+static int writer_find_exists(const char *path)
+{
+	struct fs *fs = fs_get();
+	struct fs_file *f = writer_find(fs, path_key(path));
+
+	if (f)
+		file_unref(fs, f);
+	return f != NULL;
+}
+
+/* ---- attributes ---- */
+
+static void stat_record(const struct lamfs_record *r, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | (r->mode & 07777);
+	st->st_nlink = 1;
+	st->st_uid = r->owner_uid;
+	st->st_gid = r->owner_gid;
+	st->st_size = r->size;
+	st->st_blocks = (r->size + 511) / 512;
+	st->st_blksize = 128 * 1024;
+	ns_to_ts(r->mtime_ns, &st->st_mtim);
+	st->st_atim = st->st_mtim;
+	ns_to_ts(r->updated_at ? r->updated_at : r->mtime_ns, &st->st_ctim);
+}
+
+static void stat_folder(const struct lamfs_folder *d, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFDIR | (d->mode & 07777);
+	st->st_nlink = 2;
+	st->st_uid = d->owner_uid;
+	st->st_gid = d->owner_gid;
+	st->st_blksize = 4096;
+	ns_to_ts(d->mtime_ns, &st->st_mtim);
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
+/* Attributes of a live writer; caller holds f->lock. */
+static void stat_writer(struct fs_file *f, struct stat *st)
+{
+	uint64_t size = core_stage_size(f->stage);
+
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | (f->attrs.mode & 07777);
+	st->st_nlink = 1;
+	st->st_uid = f->attrs.owner_uid;
+	st->st_gid = f->attrs.owner_gid;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	st->st_blksize = 128 * 1024;
+	ns_to_ts(f->attrs.mtime_ns ? f->attrs.mtime_ns : now_ns(), &st->st_mtim);
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
+static int lamfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
+	struct meta_entry e;
+	int rc = 0;
+
+	if (special_path(path, NULL))
+		return special_getattr(path, st);
+	if (f && f->stage) {
+		pthread_mutex_lock(&f->lock);
+		stat_writer(f, st);
+		pthread_mutex_unlock(&f->lock);
+		return 0;
+	}
+	f = writer_find(fs, path_key(path));
+	if (f) {
+		pthread_mutex_lock(&f->lock);
+		stat_writer(f, st);
+		pthread_mutex_unlock(&f->lock);
+		file_unref(fs, f);
+		return 0;
+	}
+	rc = core_lookup(fs->core, path_key(path), &e);
+	if (rc == 0 && e.type == META_FILE)
+		stat_record(&e.rec, st);
+	else if (rc == 0)
+		stat_folder(&e.dir, st);
+	return rc;
+}
+
+/* ---- directories ---- */
+
+struct readdir_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+	char (*live)[LAMFS_NAME_MAX + 1];  /* names of live writers in this folder */
+	int *seen;
+	size_t nlive;
+};
+
+static int readdir_cb(void *ctx, const char *name, const struct meta_entry *e)
+{
+	struct readdir_ctx *r = ctx;
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < r->nlive; i++)
+		if (!strcmp(r->live[i], name))
+			r->seen[i] = 1;
+	memset(&st, 0, sizeof(st));
+	st.st_mode = e->type == META_DIR ? S_IFDIR : S_IFREG;
+	return r->filler(r->buf, name, &st, 0, 0) ? 1 : 0;
+}
+
+/* Collect the names of live writers directly inside folder key. */
+static int live_names(struct fs *fs, const char *key, struct readdir_ctx *r)
+{
+	char parent[LAMFS_KEY_MAX + 1];
+	struct fs_file *f;
+	size_t n = 0, cap = 0;
+	const char *name;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	for (f = fs->writers; f; f = f->next)
+		cap++;
+	if (cap) {
+		r->live = calloc(cap, sizeof(*r->live));
+		r->seen = calloc(cap, sizeof(*r->seen));
+		if (!r->live || !r->seen)
+			rc = -ENOMEM;
+	}
+	for (f = fs->writers; f && rc == 0; f = f->next) {
+		if (f->unlinked)
+			continue;
+		name = key_split(f->key, parent);
+		if (!strcmp(parent, key))
+			snprintf(r->live[n++], LAMFS_NAME_MAX + 1, "%s", name);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	r->nlive = n;
+	return rc;
+}
+
+static int lamfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+			 struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct fs *fs = fs_get();
+	struct readdir_ctx r = { buf, filler, NULL, NULL, 0 };
+	struct stat st;
+	size_t i;
+	int rc;
+
+	(void)off;
+	(void)fi;
+	(void)flags;
+	switch (special_path(path, NULL)) {
+	case SP_NONE:
+		break;
+	case SP_LAMFS:
+		filler(buf, ".", NULL, 0, 0);
+		filler(buf, "..", NULL, 0, 0);
+		filler(buf, "uid", NULL, 0, 0);
+		return 0;
+	case SP_UIDDIR: /* every uid is reachable, none is listed */
+		filler(buf, ".", NULL, 0, 0);
+		filler(buf, "..", NULL, 0, 0);
+		return 0;
+	default:
+		return -ENOTDIR;
+	}
+	rc = live_names(fs, path_key(path), &r);
+	if (rc == 0) {
+		filler(buf, ".", NULL, 0, 0);
+		filler(buf, "..", NULL, 0, 0);
+		rc = core_readdir(fs->core, path_key(path), readdir_cb, &r);
+	}
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFREG;
+	for (i = 0; rc == 0 && i < r.nlive; i++) {
+		if (!r.seen[i])
+			filler(buf, r.live[i], &st, 0, 0);
+	}
+	free(r.live);
+	free(r.seen);
+	return rc;
+}
+
+static int lamfs_mkdir(const char *path, mode_t mode)
+{
+	struct fuse_context *ctx = fuse_get_context();
+	struct core_attrs a = { mode & 07777, ctx->uid, ctx->gid, 0 };
+
+	if (special_path(path, NULL))
+		return -EROFS;
+	return core_mkdir(fs_get()->core, path_key(path), &a);
+}
+
+static int lamfs_rmdir(const char *path)
+{
+	struct fs *fs = fs_get();
+
+	if (special_path(path, NULL))
+		return -EROFS;
+	if (writer_under(fs, path_key(path)))
+		return -ENOTEMPTY;
+	return core_rmdir(fs->core, path_key(path));
+}
+
+/* ---- names ---- */
+
+static int lamfs_unlink(const char *path)
+{
+	struct fs *fs = fs_get();
+	const char *key = path_key(path);
+	struct fs_file *f;
+	int live = 0, rc;
+
+	if (special_path(path, NULL))
+		return -EROFS;
+	rc = core_unlink(fs->core, key);
+	pthread_mutex_lock(&fs->lock);
+	for (f = fs->writers; f; f = f->next) {
+		if (!f->unlinked && !strcmp(f->key, key)) {
+			f->unlinked = 1; /* written but removed before close: discard */
+			live = 1;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return (rc == -ENOENT && live) ? 0 : rc;
+}
+
+/* Move live writers' keys along with a rename (a file, or a folder's subtree). */
+static int rename_writers(struct fs *fs, const char *from, const char *to)
+{
+	size_t n = strlen(from);
+	struct fs_file *f;
+	int moved = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	for (f = fs->writers; f; f = f->next) {
+		if (f->unlinked)
+			continue;
+		if (!strcmp(f->key, to)) {
+			f->unlinked = 1; /* replaced by the rename */
+		} else if (!strcmp(f->key, from)) {
+			snprintf(f->key, sizeof(f->key), "%s", to);
+			moved = 1;
+		} else if (!strncmp(f->key, from, n) && f->key[n] == '/' &&
+			   strlen(to) + strlen(f->key + n) <= LAMFS_KEY_MAX) {
+			size_t tl = strlen(to), rest = strlen(f->key + n);
+
+			memmove(f->key + tl, f->key + n, rest + 1);
+			memcpy(f->key, to, tl);
+			moved = 1;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return moved;
+}
+
+static int lamfs_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct fs *fs = fs_get();
+	unsigned mflags = 0;
+	int rc, moved;
+
+	if (special_path(from, NULL) || special_path(to, NULL))
+		return -EROFS;
+	if (flags & RENAME_EXCHANGE)
+		return -EINVAL;
+	if (flags & RENAME_NOREPLACE)
+		mflags |= META_RENAME_NOREPLACE;
+	rc = core_rename(fs->core, path_key(from), path_key(to), mflags);
+	if (rc == 0 || rc == -ENOENT) {
+		moved = rename_writers(fs, path_key(from), path_key(to));
+		if (rc == -ENOENT && moved)
+			rc = 0; /* only this mount's unsaved file had that name */
+	}
+	return rc;
+}
+
+static int lamfs_symlink(const char *target, const char *path)
+{
+	(void)target;
+	(void)path;
+	return -EPERM;
+}
+
+static int lamfs_link(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	return -EPERM;
+}
+
+static int lamfs_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	(void)path;
+	(void)mode;
+	(void)dev;
+	return -EPERM;
+}
+
+/* ---- attributes that change ---- */
+
+static int setattr_common(const char *path, struct fuse_file_info *fi, unsigned mask,
+			  const struct meta_attr *a)
+{
+	struct fs *fs = fs_get();
+	struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
+	int rc, live = 0;
+
+	if (special_path(path, NULL))
+		return -EROFS;
+	if (!(f && f->stage))
+		f = writer_find(fs, path_key(path));
+	else
+		pthread_mutex_lock(&fs->lock), f->refs++, pthread_mutex_unlock(&fs->lock);
+	if (f && f->stage) {
+		pthread_mutex_lock(&f->lock);
+		if (mask & META_ATTR_MODE)
+			f->attrs.mode = a->mode;
+		if (mask & META_ATTR_OWNER_UID)
+			f->attrs.owner_uid = a->owner_uid;
+		if (mask & META_ATTR_OWNER_GID)
+			f->attrs.owner_gid = a->owner_gid;
+		if (mask & META_ATTR_MTIME) {
+			f->attrs.mtime_ns = a->mtime_ns;
+			f->mtime_explicit = 1;
+		}
+		pthread_mutex_unlock(&f->lock);
+		live = 1;
+	}
+	if (f)
+		file_unref(fs, f);
+	rc = core_setattr(fs->core, path_key(path), mask, a);
+	return (rc == -ENOENT && live) ? 0 : rc;
+}
+
+static int lamfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct meta_attr a = { .mode = mode & 07777 };
+
+	return setattr_common(path, fi, META_ATTR_MODE, &a);
+}
+
+static int lamfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	struct meta_attr a = { .owner_uid = uid, .owner_gid = gid };
+	unsigned mask = 0;
+
+	if (uid != (uid_t)-1)
+		mask |= META_ATTR_OWNER_UID;
+	if (gid != (gid_t)-1)
+		mask |= META_ATTR_OWNER_GID;
+	return mask ? setattr_common(path, fi, mask, &a) : 0;
+}
+
+static int lamfs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	struct meta_attr a = { 0 };
+
+	if (tv && tv[1].tv_nsec == UTIME_OMIT)
+		return 0;
+	if (!tv || tv[1].tv_nsec == UTIME_NOW)
+		a.mtime_ns = now_ns();
+	else
+		a.mtime_ns = (int64_t)tv[1].tv_sec * 1000000000LL + tv[1].tv_nsec;
+	return setattr_common(path, fi, META_ATTR_MTIME, &a);
+}
+
+/* ---- open files ---- */
+
+static int file_save(struct fs *fs, struct fs_file *f)
+{
+	char key[LAMFS_KEY_MAX + 1];
+	int unlinked, rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	memcpy(key, f->key, sizeof(key));
+	unlinked = f->unlinked;
+	pthread_mutex_unlock(&fs->lock);
+	if (unlinked || !core_stage_dirty(f->stage))
+		return 0;
+	if (!f->mtime_explicit)
+		f->attrs.mtime_ns = now_ns();
+	if (fs->upq) {
+		struct lamfs_record rec;
+		int deferred = 0;
+
+		rc = core_save_deferred(fs->core, f->stage, key, &f->attrs, &rec, &deferred);
+		if (rc == 0 && deferred)
+			rc = upq_push(fs->upq, rec.uid);
+	} else {
+		rc = core_save(fs->core, f->stage, key, &f->attrs, NULL);
+	}
+	return rc;
+}
+
+/* Open a writer on key: a private stage, empty or (lazily) the committed bytes. */
+static int open_writer(struct fs *fs, const char *key, int trunc, const struct core_attrs *a,
+		       struct fuse_file_info *fi)
+{
+	struct fs_file *f = file_new();
+	struct meta_entry e;
+	int rc = 0;
+
+	if (!f)
+		return -ENOMEM;
+	snprintf(f->key, sizeof(f->key), "%s", key);
+	f->attrs = *a;
+	f->append = (fi->flags & O_APPEND) != 0;
+	rc = core_lookup(fs->core, key, &e);
+	if (rc == 0 && e.type == META_DIR) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (rc == 0) {
+		f->attrs.mode = e.rec.mode;
+		f->attrs.owner_uid = e.rec.owner_uid;
+		f->attrs.owner_gid = e.rec.owner_gid;
+		f->attrs.mtime_ns = e.rec.mtime_ns;
+	}
+	if (rc == -ENOENT)
+		rc = 0;
+	if (rc < 0)
+		goto out;
+	rc = core_stage_open(fs->core, (trunc || e.type != META_FILE) ? NULL : &e.rec, &f->stage);
+	if (rc == 0 && trunc && e.type == META_FILE)
+		rc = core_stage_truncate(f->stage, 0);
+out:
+	if (rc < 0) {
+		file_unref(fs, f);
+		return rc;
+	}
+	writer_add(fs, f);
+	fi->fh = (uintptr_t)f;
+	return 0;
+}
+
+static int lamfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct fuse_context *ctx = fuse_get_context();
+	struct fs *fs = fs_get();
+	struct core_attrs a = { mode & 07777, ctx->uid, ctx->gid, 0 };
+	int rc = key_check(path_key(path));
+
+	if (special_path(path, NULL))
+		return -EROFS;
+	if (rc < 0)
+		return rc;
+	return open_writer(fs, path_key(path), 1, &a, fi);
+}
+
+static int open_reader(struct fs *fs, const char *key, struct fuse_file_info *fi)
+{
+	struct fs_file *f, *w;
+	struct meta_entry e;
+	int rc = 0;
+
+	w = writer_find(fs, key);
+	f = file_new();
+	if (!f) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (w) {
+		f->shared = w; /* this mount's unsaved bytes: read them */
+		w = NULL;
+		goto out;
+	}
+	rc = core_lookup(fs->core, key, &e);
+	if (rc == 0 && e.type != META_FILE)
+		rc = -EISDIR;
+	if (rc == 0) {
+		f->rec = e.rec;
+		rc = core_reader_open(fs->core, &e.rec, &f->reader);
+	}
+out:
+	if (w)
+		file_unref(fs, w);
+	if (rc < 0 && f)
+		file_unref(fs, f);
+	else if (rc == 0)
+		fi->fh = (uintptr_t)f;
+	return rc;
+}
+
+/* Open a version by uid (/.lamfs/uid/<uid>), read-only. */
+static int open_version(struct fs *fs, const char *uid, struct fuse_file_info *fi)
+{
+	struct fs_file *f = file_new();
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	rc = core_version(fs->core, uid, &f->rec);
+	if (rc == 0)
+		rc = core_reader_open(fs->core, &f->rec, &f->reader);
+	if (rc < 0)
+		file_unref(fs, f);
+	else
+		fi->fh = (uintptr_t)f;
+	return rc;
+}
+
+static int lamfs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct fuse_context *ctx = fuse_get_context();
+	struct fs *fs = fs_get();
+	struct core_attrs a = { 0644, ctx->uid, ctx->gid, 0 };
+	int acc = fi->flags & O_ACCMODE;
+	const char *uid = NULL;
+
+	if (special_path(path, &uid) == SP_UIDFILE)
+		return acc == O_RDONLY ? open_version(fs, uid, fi) : -EROFS;
+	if (acc == O_RDONLY)
+		return open_reader(fs, path_key(path), fi);
+	return open_writer(fs, path_key(path), (fi->flags & O_TRUNC) != 0, &a, fi);
+}
+
+static int lamfs_read(const char *path, char *buf, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	struct fs_file *src = f->shared ? f->shared : f;
+	ssize_t n;
+
+	(void)path;
+	pthread_mutex_lock(&src->lock);
+	if (src->stage)
+		n = core_stage_pread(src->stage, buf, size, (uint64_t)off);
+	else
+		n = core_reader_pread(src->reader, buf, size, (uint64_t)off);
+	pthread_mutex_unlock(&src->lock);
+	return (int)n;
+}
+
+static int lamfs_write(const char *path, const char *buf, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	ssize_t n;
+
+	(void)path;
+	if (!f->stage)
+		return -EBADF;
+	pthread_mutex_lock(&f->lock);
+	if (f->append)
+		off = (off_t)core_stage_size(f->stage);
+	n = core_stage_write(f->stage, buf, size, (uint64_t)off);
+	if (n > 0) {
+		f->mtime_explicit = 0;
+		f->touched = 1;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return (int)n;
+}
+
+static int lamfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
+	struct fuse_context *ctx = fuse_get_context();
+	struct core_attrs a = { 0644, ctx->uid, ctx->gid, 0 };
+	struct fuse_file_info tmp;
+	int rc;
+
+	if (special_path(path, NULL))
+		return -EROFS;
+	if (f && f->stage) {
+		pthread_mutex_lock(&f->lock);
+		rc = core_stage_truncate(f->stage, (uint64_t)size);
+		f->mtime_explicit = 0;
+		f->touched = 1;
+		pthread_mutex_unlock(&f->lock);
+		return rc;
+	}
+	f = writer_find(fs, path_key(path));
+	if (f) {
+		pthread_mutex_lock(&f->lock);
+		rc = core_stage_truncate(f->stage, (uint64_t)size);
+		pthread_mutex_unlock(&f->lock);
+		file_unref(fs, f);
+		return rc;
+	}
+	/* Not open here: a new version with the new length, saved now. */
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.flags = O_WRONLY;
+	rc = open_writer(fs, path_key(path), size == 0, &a, &tmp);
+	if (rc < 0)
+		return rc;
+	f = (struct fs_file *)(uintptr_t)tmp.fh;
+	rc = core_stage_truncate(f->stage, (uint64_t)size);
+	if (rc == 0)
+		rc = file_save(fs, f);
+	pthread_mutex_lock(&fs->lock);
+	writer_remove_locked(fs, f);
+	file_unref_locked(f);
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+static int lamfs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	int rc = 0;
+
+	(void)path;
+	if (!f->stage)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	if (f->touched)
+		rc = file_save(fs, f);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static int lamfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	int rc = 0;
+
+	(void)path;
+	(void)datasync;
+	if (!f->stage)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	rc = file_save(fs_get(), f);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static int lamfs_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	char key[LAMFS_KEY_MAX + 1];
+	int rc;
+
+	(void)path;
+	if (f->stage) {
+		pthread_mutex_lock(&f->lock);
+		rc = file_save(fs, f); /* dirty only if written after the last flush */
+		pthread_mutex_unlock(&f->lock);
+		if (rc < 0) {
+			pthread_mutex_lock(&fs->lock);
+			memcpy(key, f->key, sizeof(key));
+			pthread_mutex_unlock(&fs->lock);
+			log_err("release %s: save failed: %s; nothing was saved", key,
+				strerror(-rc));
+		}
+	}
+	pthread_mutex_lock(&fs->lock);
+	if (f->stage)
+		writer_remove_locked(fs, f);
+	if (f->shared)
+		file_unref_locked(f->shared);
+	file_unref_locked(f);
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+/* ---- xattrs, statfs ---- */
+
+/* The record behind path for xattrs: a visible file or a /.lamfs/uid version. */
+static int xattr_lookup(const char *path, struct meta_entry *e)
+{
+	const char *uid = NULL;
+
+	switch (special_path(path, &uid)) {
+	case SP_NONE:
+		return core_lookup(fs_get()->core, path_key(path), e);
+	case SP_UIDFILE:
+		e->type = META_FILE;
+		return core_version(fs_get()->core, uid, &e->rec);
+	default:
+		e->type = META_DIR;
+		return 0;
+	}
+}
+
+static int lamfs_getxattr(const char *path, const char *name, char *value, size_t size)
+{
+	struct meta_entry e;
+	int rc = xattr_lookup(path, &e);
+
+	if (rc < 0)
+		return writer_find_exists(path) ? -ENODATA : rc;
+	if (e.type != META_FILE)
+		return -ENODATA;
+	return (int)core_xattr_get(&e.rec, name, value, size);
+}
+
+static int lamfs_listxattr(const char *path, char *list, size_t size)
+{
+	struct meta_entry e;
+	int rc = xattr_lookup(path, &e);
+
+	if (rc < 0)
+		return writer_find_exists(path) ? 0 : rc;
+	if (e.type != META_FILE)
+		return 0;
+	return (int)core_xattr_list(list, size);
+}
+
+static int lamfs_setxattr(const char *path, const char *name, const char *value, size_t size,
+			  int flags)
+{
+	(void)path;
+	(void)value;
+	(void)size;
+	(void)flags;
+	return strncmp(name, "user.lamfs.", 11) == 0 ? -EPERM : -ENOTSUP;
+}
+
+static int lamfs_removexattr(const char *path, const char *name)
+{
+	(void)path;
+	return strncmp(name, "user.lamfs.", 11) == 0 ? -EPERM : -ENODATA;
+}
+
+static int lamfs_statfs(const char *path, struct statvfs *sv)
+{
+	struct core_statfs s;
+	const unsigned long bsize = 4096;
+	int rc;
+
+	(void)path;
+	rc = core_statfs(fs_get()->core, &s);
+	if (rc < 0)
+		return rc;
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = bsize;
+	sv->f_frsize = bsize;
+	if (s.space_total) {
+		sv->f_blocks = s.space_total / bsize;
+		sv->f_bfree = s.space_avail / bsize;
+	} else {
+		sv->f_blocks = (s.bytes + (1ull << 50)) / bsize; /* object stores: "plenty" */
+		sv->f_bfree = sv->f_blocks - s.bytes / bsize;
+	}
+	sv->f_bavail = sv->f_bfree;
+	sv->f_files = s.files + 1000000;
+	sv->f_ffree = 1000000;
+	sv->f_favail = sv->f_ffree;
+	sv->f_namemax = LAMFS_NAME_MAX;
+	return 0;
+}
+
+static void *lamfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	/* O_TRUNC arrives with open(), not as a separate truncate that would save
+	 * an empty version first. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	cfg->use_ino = 0;
+	cfg->hard_remove = 1;     /* unlink of an open file: our handle keeps its stage */
+	/* No kernel caching of names or attributes yet: a save that fails at
+	 * close() must vanish at once, and other processes must never see a
+	 * stale size.  (Caching with invalidation is a speed lever for later.) */
+	cfg->entry_timeout = 0;
+	cfg->attr_timeout = 0;
+	cfg->negative_timeout = 0;
+	return fuse_get_context()->private_data;
+}
+
+static const struct fuse_operations lamfs_ops = {
+	.init = lamfs_init,
+	.getattr = lamfs_getattr,
+	.readdir = lamfs_readdir,
+	.mkdir = lamfs_mkdir,
+	.rmdir = lamfs_rmdir,
+	.unlink = lamfs_unlink,
+	.rename = lamfs_rename,
+	.symlink = lamfs_symlink,
+	.link = lamfs_link,
+	.mknod = lamfs_mknod,
+	.chmod = lamfs_chmod,
+	.chown = lamfs_chown,
+	.utimens = lamfs_utimens,
+	.truncate = lamfs_truncate,
+	.create = lamfs_create,
+	.open = lamfs_open,
+	.read = lamfs_read,
+	.write = lamfs_write,
+	.flush = lamfs_flush,
+	.fsync = lamfs_fsync,
+	.release = lamfs_release,
+	.getxattr = lamfs_getxattr,
+	.listxattr = lamfs_listxattr,
+	.setxattr = lamfs_setxattr,
+	.removexattr = lamfs_removexattr,
+	.statfs = lamfs_statfs,
+};
+
+/* ---- mounting ---- */
+
+/* The daemon tells the waiting parent how the mount went: one status byte,
+ * then a message. */
+static void report(int fd, int ok, const char *msg)
+{
+	char st = ok ? 0 : 1;
+	ssize_t n;
+
+	if (fd < 0) {
+		if (!ok)
+			fprintf(stderr, "lamfs: %s\n", msg);
+		return;
+	}
+	n = write(fd, &st, 1);
+	if (n == 1 && msg)
+		n = write(fd, msg, strlen(msg));
+	(void)n;
+	close(fd);
+}
+
+static int check_mountpoint(const char *mnt, char *msg, size_t msglen)
+{
+	struct stat st;
+
+	if (stat(mnt, &st) != 0) {
+		snprintf(msg, msglen, "mountpoint %s: %s", mnt, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(msg, msglen, "mountpoint %s is not a directory", mnt);
+		return -1;
+	}
+	if (access("/dev/fuse", R_OK | W_OK) != 0) {
+		snprintf(msg, msglen, "/dev/fuse: %s (is the fuse module loaded?)",
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Split the user's -o list: lamfs's own options (writeback) are taken out and
+ * set in *writeback; the rest goes to FUSE in *rest (caller frees).
+ */
+static int opts_split(const char *in, char **rest, int *writeback)
+{
+	char *copy = strdup(in ? in : ""), *tok, *save = NULL;
+	size_t len = 0;
+	int rc = 0;
+
+	*writeback = 0;
+	*rest = calloc(1, strlen(in ? in : "") + 1);
+	if (!copy || !*rest) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "writeback")) {
+			*writeback = 1;
+			continue;
+		}
+		len += (size_t)sprintf(*rest + len, "%s%s", len ? "," : "", tok);
+	}
+out:
+	free(copy);
+	return rc;
+}
+
+/* Build FUSE's argv: our fixed options, then the user's (lamfs's own removed). */
+static int fuse_args_build(struct fuse_args *args, const struct fs_mount_opts *o,
+			   const char *user_opts)
+{
+	char *opt = NULL;
+	int rc = 0;
+
+	if (asprintf(&opt, "fsname=lamfs:%s,subtype=lamfs,default_permissions%s%s",
+		     o->instance, *user_opts ? "," : "", user_opts) < 0)
+		return -ENOMEM;
+	if (fuse_opt_add_arg(args, "lamfs") || fuse_opt_add_arg(args, "-o") ||
+	    fuse_opt_add_arg(args, opt))
+		rc = -ENOMEM;
+	if (rc == 0 && o->debug && fuse_opt_add_arg(args, "-d"))
+		rc = -ENOMEM;
+	free(opt);
+	return rc;
+}
+
+/* How long an unmount waits for write-back uploads (LAMFS_DRAIN_TIMEOUT, s). */
+static int drain_seconds(void)
+{
+	const char *v = getenv("LAMFS_DRAIN_TIMEOUT");
+	int n = v ? atoi(v) : 0;
+
+	return n > 0 ? n : 600;
+}
+
+/* Open the instance, mount, report to the parent (fd), serve until unmounted. */
+static int serve(const struct fs_mount_opts *o, int report_fd)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 10 };
+	struct fs fs = { 0 };
+	struct fuse *fuse = NULL;
+	char *err = NULL, *user_opts = NULL;
+	char msg[512];
+	int rc, mounted = 0, status = 1, writeback = 0;
+
+	pthread_mutex_init(&fs.lock, NULL);
+	rc = core_open(o->instance, 0, &fs.core, &err);
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "%s", err ? err : strerror(-rc));
+		goto out;
+	}
+	rc = core_lock(fs.core, 0);
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "%s: %s", o->instance,
+			 rc == -EBUSY ? "lamfs-repair is working on this instance; try again "
+					"when it is done" : strerror(-rc));
+		goto out;
+	}
+	if (opts_split(o->fuse_opts, &user_opts, &writeback) < 0 ||
+	    fuse_args_build(&args, o, user_opts) < 0) {
+		snprintf(msg, sizeof(msg), "out of memory");
+		goto out;
+	}
+	if (writeback) {
+		unsigned n = 0;
+
+		rc = upq_start(fs.core, &fs.upq);
+		if (rc == 0)
+			rc = upq_resume(fs.upq, &n);
+		if (rc < 0) {
+			snprintf(msg, sizeof(msg), "cannot start the write-back queue: %s",
+				 strerror(-rc));
+			goto out;
+		}
+		if (n)
+			log_info("write-back: resuming %u pending uploads", n);
+	}
+	fuse = fuse_new(&args, &lamfs_ops, sizeof(lamfs_ops), &fs);
+	if (!fuse) {
+		snprintf(msg, sizeof(msg), "invalid mount options '%s'",
+			 o->fuse_opts ? o->fuse_opts : "");
+		goto out;
+	}
+	if (fuse_mount(fuse, o->mountpoint) != 0) {
+		snprintf(msg, sizeof(msg), "cannot mount on %s (see the messages above)",
+			 o->mountpoint);
+		goto out;
+	}
+	mounted = 1;
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+		snprintf(msg, sizeof(msg), "cannot set signal handlers");
+		goto out;
+	}
+	log_info("mounted %s on %s", o->instance, o->mountpoint);
+	report(report_fd, 1, NULL);
+	report_fd = -1;
+	status = fuse_loop_mt(fuse, &lc) == 0 ? 0 : 1;
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	log_info("unmounted %s", o->mountpoint);
+	if (fs.upq && upq_pending(fs.upq)) {
+		long ms = 1000L * (long)drain_seconds();
+
+		log_info("write-back: waiting up to %ld s for %u pending uploads", ms / 1000,
+			 upq_pending(fs.upq));
+		if (upq_drain(fs.upq, ms) < 0) {
+			log_err("write-back: %u uploads still pending at exit; they stay staged "
+				"and resume at the next mount (or run lamfs-repair)",
+				upq_pending(fs.upq));
+			status = 1;
+		}
+	}
+out:
+	upq_stop(fs.upq);
+	if (report_fd >= 0 || (status != 0 && !mounted))
+		report(report_fd, 0, msg);
+	if (mounted)
+		fuse_unmount(fuse);
+	if (fuse)
+		fuse_destroy(fuse);
+	fuse_opt_free_args(&args);
+	core_close(fs.core);
+	free(err);
+	free(user_opts);
+	pthread_mutex_destroy(&fs.lock);
+	return status;
+}
+
+/* Parent side: wait for the daemon's report; print its message on failure. */
+static int wait_report(int fd)
+{
+	char buf[600];
+	ssize_t n, got = 0;
+
+	while ((n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	if (got <= 0) {
+		fprintf(stderr, "lamfs: the daemon exited before the mount was ready\n");
+		return 1;
+	}
+	buf[got] = '\0';
+	if (buf[0] != 0) {
+		fprintf(stderr, "lamfs: %s\n", buf + 1);
+		return 1;
+	}
+	return 0;
+}
+
+static void daemon_stdio(const char *logpath)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	if (logpath)
+		log_open(logpath);
+}
+
+int fs_mount_main(const struct fs_mount_opts *o)
+{
+	struct core *c = NULL;
+	char *err = NULL, *logpath = NULL;
+	char msg[512];
+	int pfd[2], rc;
+	pid_t pid;
+
+	if (check_mountpoint(o->mountpoint, msg, sizeof(msg)) != 0) {
+		fprintf(stderr, "lamfs: %s\n", msg);
+		return 1;
+	}
+	/* Check the instance here, where the user sees the message. */
+	rc = core_open(o->instance, CORE_READONLY, &c, &err);
+	if (rc < 0) {
+		fprintf(stderr, "lamfs: %s\n", err ? err : strerror(-rc));
+		free(err);
+		return 1;
+	}
+	if (asprintf(&logpath, "%s/lamfs.log", core_instance_dir(c)) < 0)
+		logpath = NULL;
+	core_close(c);
+	if (o->foreground || o->debug) {
+		rc = serve(o, -1);
+		free(logpath);
+		return rc;
+	}
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		perror("lamfs: pipe");
+		free(logpath);
+		return 1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("lamfs: fork");
+		free(logpath);
+		return 1;
+	}
+	if (pid > 0) {
+		close(pfd[1]);
+		free(logpath);
+		return wait_report(pfd[0]);
+	}
+	close(pfd[0]);
+	setsid();
+	if (chdir("/") != 0)
+		_exit(1);
+	daemon_stdio(logpath);
+	free(logpath);
+	_exit(serve(o, pfd[1]));
+}
