@@ -19,10 +19,14 @@
  * Folders: every ancestor of a saved key exists as a folder row; mkdir makes
  * one explicitly.  Folders persist when they become empty (as on a disk).
  *
- * Errors: 0 or a negative errno.  SQLite codes map in one place:
+ * Errors: 0 or a negative errno.  SQLite codes map in one place
+ * (meta_sqlite_errno() in meta.c):
  * BUSY/LOCKED -> -EBUSY, FULL -> -ENOSPC, READONLY/PERM/AUTH -> -EACCES,
  * CORRUPT/NOTADB -> -EBADMSG, CANTOPEN -> -ENOENT or -EACCES, NOMEM -> -ENOMEM,
  * anything else -> -EIO.  A database written by a newer lamfs -> -EPROTO.
+ * Every function that writes returns -EROFS on a META_READONLY handle.  Keys
+ * longer than LAMFS_KEY_MAX are -ENAMETOOLONG; a key that names something new
+ * (save_begin, mkdir, rename's target) must pass key_check() (its errno).
  */
 #ifndef LAMFS_META_H
 #define LAMFS_META_H
@@ -44,13 +48,17 @@ enum meta_open_flags {
 
 /*
  * Open the store at `url`: "sqlite:/abs/path.db" or a plain path (SQLite);
- * "postgresql://..." later.  Without META_CREATE a missing database is -ENOENT
- * and an older schema is migrated (unless META_READONLY: then -EPROTO too).
+ * "postgresql://..." later (-EPROTONOSUPPORT for now, as any other scheme).
+ * Without META_CREATE a missing database is -ENOENT and an older schema is
+ * migrated (unless META_READONLY: then -EPROTO too); a zero-length file counts
+ * as schema 0.  A file that is not a lamfs database, or is damaged, is
+ * -EBADMSG and is not modified; a directory is -EISDIR.  META_CREATE with
+ * META_READONLY is -EINVAL.  A create that fails removes what it made.
  * On success *out owns the handle; free with meta_close().
  */
 int meta_open(const char *url, unsigned flags, struct meta **out);
 void meta_close(struct meta *m);
-/* The schema version stored in the database. */
+/* The schema version stored in the database (or a negative errno). */
 int meta_schema_version(struct meta *m);
 
 /* ---- lookups (visible entries only) ---- */
@@ -63,26 +71,36 @@ struct meta_entry {
 	struct lamfs_folder dir;    /* META_DIR */
 };
 
-/* What is visible at key ("" = root, always a folder).  -ENOENT when nothing. */
+/* What is visible at key ("" = root, always a folder: mode 0755, owner 0:0,
+ * mtime 0 — it has no row).  -ENOENT when nothing. */
 int meta_lookup(struct meta *m, const char *key, struct meta_entry *out);
 
-/* Called once per child of a folder, name is the last component.  Return
- * non-zero to stop.  Called with the store's lock held: must not call meta. */
+/* Called once per child of a folder, name is the last component: folders
+ * first, then files, each in byte order of their names.  Return non-zero to
+ * stop: a negative value is what meta_readdir() returns, a positive one makes
+ * it return 0.  Called with the store's lock held: must not call meta. */
 typedef int (*meta_dirent_cb)(void *ctx, const char *name, const struct meta_entry *e);
 /* Visible children of folder `key`, served by an index on the parent folder
  * (never a scan of all keys).  -ENOENT no such folder, -ENOTDIR a file. */
 int meta_readdir(struct meta *m, const char *key, meta_dirent_cb cb, void *ctx);
 
-/* Any record by uid (also flagged or old versions).  -ENOENT when none. */
+/* Any record by uid (also flagged or old versions); out may be NULL (an
+ * existence check).  -ENOENT when none. */
 int meta_get_uid(struct meta *m, const char *uid, struct lamfs_record *out);
 
 typedef int (*meta_record_cb)(void *ctx, const struct lamfs_record *rec);
-/* Every record at key (all versions, flagged ones too), oldest first. */
+/* Every record at key (all versions, flagged ones too), oldest (lowest id)
+ * first.  The records are read first; cb runs without the lock and may call
+ * meta.  Non-zero from cb stops, as for meta_readdir. */
 int meta_versions(struct meta *m, const char *key, meta_record_cb cb, void *ctx);
 
 enum meta_foreach_which { META_ALL_RECORDS = 0, META_FLAGGED_RECORDS = 1 };
 /* Every record (or only the storage-ongoing ones), ordered by id.  The callback
- * runs without the lock held and may call meta; the set is read first. */
+ * runs without the lock held and may call meta.  Records are read in pages
+ * (a few hundred at a time, so memory stays bounded): the walk covers the
+ * records that existed when it began (ids up to the highest one then) and
+ * still exist, in their state when their page is read; records made during
+ * the walk are not visited.  Non-zero from cb stops, as for meta_readdir. */
 int meta_foreach(struct meta *m, enum meta_foreach_which which, meta_record_cb cb, void *ctx);
 
 /* Totals of visible artifacts, for statfs. */
@@ -107,15 +125,22 @@ enum meta_save_state {
  *    random stem; the version one past the highest used at that stem), inserts
  *    the record with storage_ongoing = 1 and is_latest = 0, and creates every
  *    missing ancestor folder (mode 0755, the record's owner).
- * On 0, *state says which and rec is the full record (uid, id, times set).
- * Errors: -EISDIR a folder exists at key, -ENOTDIR an ancestor is a file.
+ * RESUME also stores rec's mode, owner and mtime on the flagged record (the
+ * newest request wins).  EXISTS changes nothing.
+ * On 0, *state says which and rec is the full record (uid, id, times set);
+ * on an error rec is unchanged.
+ * Errors: -EISDIR a folder exists at key, -ENOTDIR an ancestor is a file,
+ * -EINVAL no storage row with rec->storage_id, -EBUSY no free uid after a few
+ * attempts (random stems collided).
  */
 int meta_save_begin(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state);
 
 /*
  * Finish a save: clear the flag of `uid`, make it the latest version of its key
  * (is_latest moved in the same transaction), update updated_at.  If the key
- * has become a folder meanwhile: -EISDIR.  -ENOENT when the record is gone.
+ * has become a folder meanwhile: -EISDIR (-ENOTDIR: an ancestor became a
+ * file).  -ENOENT when the record is gone.  A record whose flag is already
+ * clear is left as it is: 0 (finishing twice is harmless).
  * On 0 and when rec is not NULL, *rec is the finished record.
  */
 int meta_save_finish(struct meta *m, const char *uid, struct lamfs_record *rec);
@@ -127,8 +152,9 @@ int meta_save_abort(struct meta *m, const char *uid);
 /* ---- namespace changes; each drops records and says which ---- */
 
 /* Records a transaction removed; their objects are deleted by the caller after
- * the commit.  Initialise with META_DROPPED_INIT, release with
- * meta_dropped_release() (safe on an empty one). */
+ * the commit.  A call appends to the list on success only (on an error it is
+ * as it was).  Initialise with META_DROPPED_INIT, release with
+ * meta_dropped_release() (safe on an empty one, and twice). */
 struct meta_dropped_obj {
 	char uid[LAMFS_UID_LEN + 1];
 	char suffix[LAMFS_SUFFIX_MAX + 1];
@@ -142,7 +168,8 @@ struct meta_dropped {
 void meta_dropped_release(struct meta_dropped *d);
 
 /* Remove the artifact at key: every committed version.  Storage-ongoing records
- * at key (saves in flight) are left alone.  -ENOENT, -EISDIR. */
+ * at key (saves in flight) are left alone.  -ENOENT (nothing visible at key),
+ * -EISDIR (a folder, or the root). */
 int meta_unlink(struct meta *m, const char *key, struct meta_dropped *dropped);
 
 enum meta_rename_flags { META_RENAME_NOREPLACE = 1u << 0 };
@@ -154,12 +181,18 @@ enum meta_rename_flags { META_RENAME_NOREPLACE = 1u << 0 };
  * it; onto a non-empty one -ENOTEMPTY; a folder into its own subtree -EINVAL;
  * NOREPLACE and the target exists -EEXIST; from missing -ENOENT; the target's
  * parent missing -ENOENT, a file -ENOTDIR; from == to: 0, nothing changes.
+ * Also: either key the root -EBUSY; a moved key would grow over LAMFS_KEY_MAX
+ * -ENAMETOOLONG.  Moving a file drops every committed record at the target
+ * key (visible or not); storage-ongoing records at the target stay, and a
+ * later finish makes them latest there.  A folder that is the target is
+ * empty when no folder row and no record (committed or flagged) is inside it.
  */
 int meta_rename(struct meta *m, const char *from, const char *to, unsigned flags,
 		struct meta_dropped *dropped);
 
-/* Make a folder.  -EEXIST (a file or folder there), -ENOENT parent missing,
- * -ENOTDIR parent is a file. */
+/* Make a folder (mode masked to 07777; mtime_ns 0 means now).  -EEXIST (a file
+ * or folder there, or the root), -ENOENT parent missing, -ENOTDIR parent is a
+ * file. */
 int meta_mkdir(struct meta *m, const struct lamfs_folder *dir);
 /* Remove an empty folder.  -ENOENT, -ENOTDIR (a file), -ENOTEMPTY (any child,
  * including a storage-ongoing record under it), -EBUSY for the root. */
@@ -177,15 +210,17 @@ struct meta_attr {
 	uint32_t owner_gid;
 	int64_t mtime_ns;
 };
-/* Change stored POSIX attributes of the visible file (its latest record) or
- * folder at key.  -ENOENT when nothing is there. */
+/* Change stored POSIX attributes of the visible file (its latest record; its
+ * updated_at too) or folder at key.  -ENOENT when nothing is there, -EPERM for
+ * the root (it has no row to keep them in). */
 int meta_setattr(struct meta *m, const char *key, unsigned mask, const struct meta_attr *a);
 
 /* ---- repair ---- */
 
 /* Roll a record back whatever its state: delete it; if it was the latest, the
- * newest remaining committed version of its key becomes latest.  *promoted is
- * set to that version's uid, or "" when none (may be NULL).  -ENOENT. */
+ * newest (highest id) remaining committed version of its key on its branch
+ * becomes latest.  *promoted is set to that version's uid, or "" when none
+ * (may be NULL).  -ENOENT. */
 int meta_record_delete(struct meta *m, const char *uid, char promoted[LAMFS_UID_LEN + 1]);
 
 #endif

@@ -723,14 +723,25 @@ static int migrate(struct msq *q)
 	return rc;
 }
 
-/* Per-connection settings.  Writes nothing when the handle is read-only. */
-static int configure(struct msq *q)
+/* Per-connection settings; `fresh` when the database has no table yet.
+ * Writes nothing when the handle is read-only. */
+static int configure(struct msq *q, int fresh)
 {
 	const unsigned char *mode = NULL;
 	sqlite3_stmt *s = NULL;
 	int src, rc = 0;
 
 	src = sqlite3_exec(q->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	/* 8 KiB pages: a folder rename rewrites every row inside it and its
+	 * index entries; bigger pages measured ~10% faster there.  Takes effect
+	 * only before the first table exists. */
+	if (src == SQLITE_OK && fresh && !q->readonly)
+		src = sqlite3_exec(q->db, "PRAGMA page_size = 8192", NULL, NULL, NULL);
+	/* Room for the pages a big rename rewrites, so they are not spilled to
+	 * the WAL and read back mid-transaction (the default is 2 MiB).  The
+	 * cache grows only as it is used. */
+	if (src == SQLITE_OK)
+		src = sqlite3_exec(q->db, "PRAGMA cache_size = -32768", NULL, NULL, NULL);
 	if (src == SQLITE_OK && !q->readonly)
 		src = sqlite3_exec(q->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
 	if (src != SQLITE_OK) {
@@ -774,12 +785,32 @@ out:
 	return rc;
 }
 
+/* Read the database header and schema: -EBADMSG (logged with the file's
+ * name) when the file is not a database or is damaged. */
+static int db_readable(struct msq *q)
+{
+	sqlite3_stmt *s = NULL;
+	int src, rc = sq_prep(q, SQ_PRAGMA_SCHEMA, &s);
+
+	if (rc == 0) {
+		src = sqlite3_step(s);
+		if (src != SQLITE_ROW && src != SQLITE_DONE) {
+			rc = meta_sqlite_errno(src, sqlite3_system_errno(q->db));
+			log_err("meta: %s: %s", sqlite3_db_filename(q->db, "main"),
+				rc == -EBADMSG ? "not a database, or damaged"
+				: sqlite3_errmsg(q->db));
+		}
+	}
+	sq_done(s);
+	return rc;
+}
+
 /* Bring an opened database into use.  Reads before anything writes: a file
  * that is not a database, or is damaged, or is newer, is left untouched. */
 static int db_attach(struct msq *q, int created)
 {
 	int64_t v = 0;
-	int rc = sq_run1(q, SQ_PRAGMA_SCHEMA, NULL);   /* reads the header */
+	int rc = db_readable(q);
 
 	if (rc == 0)
 		rc = schema_read(q, &v);
@@ -791,7 +822,7 @@ static int db_attach(struct msq *q, int created)
 	if (rc == 0 && v < META_SCHEMA_VERSION && q->readonly)
 		rc = -EPROTO;   /* it needs a migration, which a read-only open cannot do */
 	if (rc == 0)
-		rc = configure(q);
+		rc = configure(q, v == 0);
 	if (rc == 0 && v < META_SCHEMA_VERSION) {
 		if (!created)
 			log_info("meta: migrating %s from schema %lld to %d",

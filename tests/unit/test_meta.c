@@ -253,6 +253,16 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* CPU time of this thread (user + system): the rename's own cost, less
+ * sensitive than the wall clock to a busy machine. */
+static int64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 /* ---- open, create, schema ---- */
 
 static void test_create_open_reopen(void **state)
@@ -265,6 +275,7 @@ static void test_create_open_reopen(void **state)
 	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), META_SCHEMA_VERSION);
 	assert_int_equal(q1(f, "SELECT count(*) FROM storage WHERE id = 1", NULL), 1);
 	assert_string_equal(q1s(f, "PRAGMA journal_mode", NULL), "wal");
+	assert_int_equal(q1(f, "PRAGMA page_size", NULL), 8192);
 	assert_int_equal(q1(f, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
 			    "name IN ('artifact_latest_key', 'artifact_parent_name', "
 			    "'artifact_key', 'folder_parent_name')", NULL), 4);
@@ -773,6 +784,21 @@ static void test_rename_folder(void **state)
 	assert_int_equal(meta_rename(f->m, "nofolder", "z", 0, &d), -ENOENT);
 	assert_int_equal(meta_rename(f->m, "empty", "nofolder/z", 0, &d), -ENOENT);
 	assert_int_equal(meta_rename(f->m, "empty", "a.b/z", 0, &d), -ENOTDIR);
+	/* a key inside would grow over LAMFS_KEY_MAX */
+	{
+		char key[LAMFS_KEY_MAX + 1], part[251];
+
+		memset(part, 'p', 250);
+		part[250] = '\0';
+		snprintf(key, sizeof(key), "n/%s/%s/%s/%s", part, part, part, part);
+		save(f->m, key, "long", &r);
+		assert_int_equal(meta_rename(f->m, "n", "nnnnnnnnnnnnnnnnnnnnnnnnn", 0, &d),
+				 -ENAMETOOLONG);
+		assert_int_equal(nrec(f, key), 1);
+		assert_int_equal(meta_rename(f->m, "n", "m", 0, &d), 0);
+		key[0] = 'm';
+		assert_int_equal(nrec(f, key), 1);
+	}
 	/* "empty" moved into a sibling whose name extends it is fine */
 	assert_int_equal(meta_rename(f->m, "empty", "ab/empty", 0, &d), 0);
 	assert_int_equal(nrec(f, "ab/empty/s/t/flagged.txt"), 1);
@@ -947,8 +973,12 @@ static void fill_big(struct fx *f)
 	sqlite3_busy_timeout(db, 10000);
 	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db,
-		"INSERT INTO artifact (uid, key, parent, name, suffix, size, is_latest, "
-		"storage_id, mode) VALUES (?1, ?2, ?3, ?4, '.txt', 1, 1, 1, 420)", -1, &a, NULL),
+		"INSERT INTO artifact (uid, key, parent, name, suffix, size, hash, _hash_type, "
+		"checksum, is_latest, storage_id, created_at, updated_at, mode, owner_uid, "
+		"owner_gid, mtime_ns) VALUES (?1, ?2, ?3, ?4, '.txt', 12345, "
+		"'83rEPcAoBHmYiIuyBYrFKg', 'md5', lower(hex(randomblob(32))), 1, 1, "
+		"1700000000000000000, 1700000000000000000, 420, 1000, 1000, "
+		"1700000000000000000)", -1, &a, NULL),
 		SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db,
 		"INSERT OR IGNORE INTO folder (path, parent, name, mode) VALUES (?1, 'big', ?2, 493)",
@@ -975,6 +1005,10 @@ static void fill_big(struct fx *f)
 	sqlite3_finalize(a);
 	sqlite3_finalize(d);
 	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	/* Fold the fill into the database file, so the first timed rename does
+	 * not pay for checkpointing it. */
+	assert_int_equal(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+			 SQLITE_OK);
 	sqlite3_close(db);
 }
 
@@ -982,20 +1016,28 @@ static void test_rename_big_folder(void **state)
 {
 	struct fx *f = *state;
 	struct meta_dropped d = META_DROPPED_INIT;
-	int64_t t0, t1, t2;
+	int64_t t0, t, c0, c, best = 0;
+	int i;
 
 	mkdir_ok(f->m, "dest");
 	fill_big(f);
 	assert_int_equal(type_of(f->m, "big/s07/file00007.txt"), META_FILE);
 
-	t0 = mono_ns();
-	assert_int_equal(meta_rename(f->m, "big", "dest/moved", 0, &d), 0);
-	t1 = mono_ns();
-	assert_int_equal(meta_rename(f->m, "dest/moved", "big", 0, &d), 0);
-	t2 = mono_ns();
-	print_message("    rename of a folder with %d files: %.1f ms, back: %.1f ms\n",
-		      BIG_FILES, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6);
-	assert_int_equal(meta_rename(f->m, "big", "dest/moved", 0, &d), 0);
+	/* There and back a few times; the figure is printed, not asserted (the
+	 * machine may be busy).  Each rename is one durable transaction. */
+	for (i = 0; i < 5; i++) {
+		t0 = mono_ns();
+		c0 = cpu_ns();
+		assert_int_equal(meta_rename(f->m, i % 2 ? "dest/moved" : "big",
+					     i % 2 ? "big" : "dest/moved", 0, &d), 0);
+		t = mono_ns() - t0;
+		c = cpu_ns() - c0;
+		best = i == 0 || t < best ? t : best;
+		print_message("    rename of a folder with %d files (%s): %.1f ms "
+			      "(CPU %.1f ms)\n", BIG_FILES, i % 2 ? "back" : "there",
+			      (double)t / 1e6, (double)c / 1e6);
+	}
+	print_message("    best: %.1f ms\n", (double)best / 1e6);
 
 	assert_int_equal(q1(f, "SELECT count(*) FROM artifact WHERE key >= 'dest/moved/' AND "
 			    "key < 'dest/moved0' AND parent >= 'dest/moved/' AND "
