@@ -104,11 +104,18 @@ int core_stage_open(struct core *c, const struct lamfs_record *base, struct core
 	rc = hash_new(&s->h);
 	if (rc < 0)
 		goto out;
-	rc = stage_create_file(s);
+	if (base) {
+		/* Copy-on-write, lazily: the bytes are copied on the first access,
+		 * and never when the first change is a truncate to 0 (O_TRUNC). */
+		s->base = *base;
+		s->have_base = 1;
+		s->spent = 1;
+		s->dirty = 0;
+	} else {
+		rc = stage_create_file(s);
+	}
 	if (rc < 0)
 		goto out;
-	if (base)
-		rc = stage_fill_from(s, base);
 out:
 	if (rc < 0)
 		core_stage_free(s);
@@ -191,7 +198,21 @@ ssize_t core_stage_pread(struct core_stage *s, void *buf, size_t len, uint64_t o
 
 int core_stage_truncate(struct core_stage *s, uint64_t size)
 {
-	int rc = stage_restore(s);
+	int rc = 0;
+
+	if (s->spent && size == 0) {
+		/* Nothing of the old bytes is needed: start empty. */
+		s->spent = 0;
+		s->size = 0;
+		s->hash_ok = 1;
+		hash_reset(s->h);
+		rc = stage_create_file(s);
+		if (rc < 0) {
+			s->spent = 1;
+			return rc;
+		}
+	}
+	rc = stage_restore(s);
 
 	if (rc < 0)
 		return rc;

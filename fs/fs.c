@@ -284,25 +284,38 @@ static int lamfs_getattr(const char *path, struct stat *st, struct fuse_file_inf
 
 	if (special_path(path, NULL))
 		return special_getattr(path, st);
+	if (f && f->shared)
+		f = f->shared;
 	if (f && f->stage) {
 		pthread_mutex_lock(&f->lock);
 		stat_writer(f, st);
 		pthread_mutex_unlock(&f->lock);
 		return 0;
 	}
+	if (f && f->reader) {
+		/* The kernel asks with the reader's handle when a read runs past its
+		 * idea of the size: answer with the version being read. */
+		stat_record(&f->rec, st);
+		return 0;
+	}
+	/* By name: the committed version when there is one (a stat from another
+	 * process must not shrink the kernel's size under a reader of it), else
+	 * this mount's own file that is still being written. */
+	rc = core_lookup(fs->core, path_key(path), &e);
+	if (rc == 0 && e.type == META_FILE)
+		stat_record(&e.rec, st);
+	else if (rc == 0)
+		stat_folder(&e.dir, st);
+	if (rc != -ENOENT)
+		return rc;
 	f = writer_find(fs, path_key(path));
 	if (f) {
 		pthread_mutex_lock(&f->lock);
 		stat_writer(f, st);
 		pthread_mutex_unlock(&f->lock);
 		file_unref(fs, f);
-		return 0;
+		rc = 0;
 	}
-	rc = core_lookup(fs->core, path_key(path), &e);
-	if (rc == 0 && e.type == META_FILE)
-		stat_record(&e.rec, st);
-	else if (rc == 0)
-		stat_folder(&e.dir, st);
 	return rc;
 }
 
@@ -640,8 +653,10 @@ static int open_writer(struct fs *fs, const char *key, int trunc, const struct c
 		f->attrs.owner_gid = e.rec.owner_gid;
 		f->attrs.mtime_ns = e.rec.mtime_ns;
 	}
-	if (rc == -ENOENT)
+	if (rc == -ENOENT) {
+		e.type = META_NONE;
 		rc = 0;
+	}
 	if (rc < 0)
 		goto out;
 	rc = core_stage_open(fs->core, (trunc || e.type != META_FILE) ? NULL : &e.rec, &f->stage);
@@ -654,6 +669,7 @@ out:
 	}
 	writer_add(fs, f);
 	fi->fh = (uintptr_t)f;
+	fi->direct_io = 1; /* writes go straight to the stage: see open_reader() */
 	return 0;
 }
 
@@ -671,6 +687,20 @@ static int lamfs_create(const char *path, mode_t mode, struct fuse_file_info *fi
 	return open_writer(fs, path_key(path), 1, &a, fi);
 }
 
+/*
+ * Every open of a regular file bypasses the kernel's page cache (direct_io).
+ * The kernel keeps one page cache and one size per name, but under lamfs a
+ * name has several contents at once: the committed version each reader opened
+ * and the private stage of each writer.  Through a shared cache a reader
+ * could see a writer's bytes, another version's pages or a size that ends its
+ * read early; with direct_io every read is served from the version or stage
+ * that handle opened.  The cost: a shared writable or read-only MAP_SHARED
+ * mmap is refused with ENODEV (MAP_PRIVATE works), see the README.
+ *
+ * Open for reading: the committed version when there is one (a reader never
+ * sees another writer's half-written bytes), else this mount's own unsaved
+ * file.
+ */
 static int open_reader(struct fs *fs, const char *key, struct fuse_file_info *fi)
 {
 	struct fs_file *f, *w;
@@ -683,12 +713,13 @@ static int open_reader(struct fs *fs, const char *key, struct fuse_file_info *fi
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (w) {
+	rc = core_lookup(fs->core, key, &e);
+	if (rc == -ENOENT && w) {
 		f->shared = w; /* this mount's unsaved bytes: read them */
 		w = NULL;
+		rc = 0;
 		goto out;
 	}
-	rc = core_lookup(fs->core, key, &e);
 	if (rc == 0 && e.type != META_FILE)
 		rc = -EISDIR;
 	if (rc == 0) {
@@ -698,10 +729,12 @@ static int open_reader(struct fs *fs, const char *key, struct fuse_file_info *fi
 out:
 	if (w)
 		file_unref(fs, w);
-	if (rc < 0 && f)
+	if (rc < 0 && f) {
 		file_unref(fs, f);
-	else if (rc == 0)
+	} else if (rc == 0) {
 		fi->fh = (uintptr_t)f;
+		fi->direct_io = 1;
+	}
 	return rc;
 }
 
@@ -820,6 +853,18 @@ static int lamfs_truncate(const char *path, off_t size, struct fuse_file_info *f
 	return rc;
 }
 
+/*
+ * A save failed and the caller got its errno: nothing was saved, so the file
+ * must vanish now, not when release comes (which may be after the next ls),
+ * and release must not try again.
+ */
+static void file_discard(struct fs *fs, struct fs_file *f)
+{
+	pthread_mutex_lock(&fs->lock);
+	f->unlinked = 1;
+	pthread_mutex_unlock(&fs->lock);
+}
+
 static int lamfs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
@@ -833,6 +878,8 @@ static int lamfs_flush(const char *path, struct fuse_file_info *fi)
 	if (f->touched)
 		rc = file_save(fs, f);
 	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		file_discard(fs, f);
 	return rc;
 }
 
@@ -848,6 +895,8 @@ static int lamfs_fsync(const char *path, int datasync, struct fuse_file_info *fi
 	pthread_mutex_lock(&f->lock);
 	rc = file_save(fs_get(), f);
 	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		file_discard(fs_get(), f);
 	return rc;
 }
 
@@ -970,10 +1019,11 @@ static int lamfs_statfs(const char *path, struct statvfs *sv)
 
 static void *lamfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	/* O_TRUNC arrives with open(), not as a separate truncate that would save
-	 * an empty version first. */
-	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
-		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* No atomic O_TRUNC: with it the kernel sets the shared inode's size to 0
+	 * at open, under any reader of the committed version.  Without it the
+	 * kernel opens, then truncates by name, which lands on this writer's
+	 * stage (see lamfs_truncate) and answers with the committed size. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	cfg->use_ino = 0;
 	cfg->hard_remove = 1;     /* unlink of an open file: our handle keeps its stage */
 	/* No kernel caching of names or attributes yet: a save that fails at
