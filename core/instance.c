@@ -65,6 +65,29 @@ static int dir_empty(const char *dir)
 	return rc;
 }
 
+/*
+ * For S3 storage, record where the bucket is (endpoint, region, profile) as
+ * init found it in the environment, so a mount from fstab needs no
+ * environment.  Never the keys: those stay in the environment or in
+ * ~/.aws/credentials.
+ */
+static void write_conf_s3(FILE *f)
+{
+	const char *endpoint = getenv("AWS_ENDPOINT_URL");
+	const char *region = getenv("AWS_REGION");
+	const char *profile = getenv("AWS_PROFILE");
+
+	if (!region)
+		region = getenv("AWS_DEFAULT_REGION");
+	fprintf(f, "\n# credentials: AWS_* environment or ~/.aws/credentials, never here\n[s3]\n");
+	if (endpoint && *endpoint)
+		fprintf(f, "endpoint = %s\n", endpoint);
+	if (region && *region)
+		fprintf(f, "region = %s\n", region);
+	if (profile && *profile)
+		fprintf(f, "profile = %s\n", profile);
+}
+
 static int write_conf(const char *path, const char *storage, const char *db)
 {
 	int rc = 0;
@@ -82,6 +105,8 @@ static int write_conf(const char *path, const char *storage, const char *db)
 	fprintf(f, "# lamfs instance; see lamfs(1)\n[instance]\nversion = %d\n\n"
 		"[storage]\nurl = %s\n\n[meta]\nurl = %s\n",
 		INSTANCE_CONF_VERSION, storage, db);
+	if (!strncmp(storage, "s3://", 5))
+		write_conf_s3(f);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
 		rc = -errno;
 	if (fclose(f) != 0 && rc == 0)
