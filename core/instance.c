@@ -155,6 +155,7 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 {
 	char dir[PATH_MAX];
 	char *conf = NULL, *staging = NULL, *root = NULL, *dburl = NULL, *dbpath = NULL;
+	const char *conf_storage = NULL, *conf_db = NULL;
 	struct backend *b = NULL;
 	struct meta *m = NULL;
 	struct stat st;
@@ -220,6 +221,9 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 		if (root && mkdir(root, 0755) == 0)
 			made_storage = 1;
 	}
+	/* What lives inside the instance is written relative to it, so a copied
+	 * or moved instance directory keeps working. */
+	conf_storage = storage ? root : "storage";
 	if (!root) {
 		rc = -ENOMEM;
 		goto out;
@@ -230,6 +234,7 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 		dbpath = path_join(dir, "lamfs.db");
 		dburl = dbpath ? instance_msg("sqlite:%s", dbpath) : NULL;
 	}
+	conf_db = db ? dburl : "sqlite:lamfs.db";
 	if (!dburl) {
 		rc = -ENOMEM;
 		goto out;
@@ -252,7 +257,7 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 					     rc == -EEXIST ? "it already exists" : strerror(-rc)));
 		goto out;
 	}
-	rc = write_conf(conf, root, dburl);
+	rc = write_conf(conf, conf_storage, conf_db);
 	if (rc < 0)
 		set_msg(errmsg, instance_msg("cannot write %s: %s", conf, strerror(-rc)));
 out:
@@ -308,6 +313,28 @@ static int conf_handler(void *user, const char *section, const char *name, const
 	return ok;
 }
 
+/* Storage and database paths in the config may be relative to the instance. */
+static int resolve_relative(const char *dir, struct instance_config *cfg)
+{
+	char *s = NULL;
+
+	if (cfg->storage_url[0] != '/' && !strstr(cfg->storage_url, "://")) {
+		s = path_join(dir, cfg->storage_url);
+		if (!s)
+			return -ENOMEM;
+		free(cfg->storage_url);
+		cfg->storage_url = s;
+	}
+	if (!strncmp(cfg->meta_url, "sqlite:", 7) && cfg->meta_url[7] != '/') {
+		s = instance_msg("sqlite:%s/%s", dir, cfg->meta_url + 7);
+		if (!s)
+			return -ENOMEM;
+		free(cfg->meta_url);
+		cfg->meta_url = s;
+	}
+	return 0;
+}
+
 int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg)
 {
 	char dir[PATH_MAX];
@@ -355,6 +382,9 @@ int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg
 		goto out;
 	}
 	cfg->dir = strdup(dir);
+	rc = resolve_relative(dir, cfg);
+	if (rc < 0)
+		goto out;
 	cfg->staging_dir = path_join(dir, "staging");
 	cfg->log_path = path_join(dir, "lamfs.log");
 	if (!cfg->dir || !cfg->staging_dir || !cfg->log_path)

@@ -123,8 +123,9 @@ enum meta_save_state {
  *  - RESUME: finds a storage-ongoing record at key with equal size+checksum;
  *  - NEW: makes the uid (the stem of the key's existing versions, else a new
  *    random stem; the version one past the highest used at that stem), inserts
- *    the record with storage_ongoing = 1 and is_latest = 0, and creates every
- *    missing ancestor folder (mode 0755, the record's owner).
+ *    the record with storage_ongoing = 1 and is_latest = 0.  Missing ancestor
+ *    folders are not made here (a failed save leaves nothing, not even its
+ *    folders); meta_save_finish makes them (mode 0755, the record's owner).
  * RESUME also stores rec's mode, owner and mtime on the flagged record (the
  * newest request wins).  EXISTS changes nothing.
  * On 0, *state says which and rec is the full record (uid, id, times set);

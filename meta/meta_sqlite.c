@@ -1320,8 +1320,8 @@ static int begin_body(struct msq *q, const struct lamfs_record *in, struct lamfs
 		*state = META_SAVE_NEW;
 		rc = insert_new(q, in, now, &id);
 	}
-	if (rc == 0)
-		rc = ensure_ancestors(q, in->key, in->owner_uid, in->owner_gid, now);
+	/* No folder is made here: a save that fails must leave nothing, not even
+	 * its parent folders.  meta_save_finish makes them with the commit. */
 	if (rc == 0)
 		rc = rec_by_id(q, id, res);
 out:

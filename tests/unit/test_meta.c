@@ -405,14 +405,15 @@ static void test_save_new_finish_versions(void **state)
 			    "{\"so\": 1}");
 	assert_string_equal(q1s(f, "SELECT parent || '|' || name FROM artifact WHERE uid = ?1",
 				r0.uid), "d|f.csv");
-	/* flagged: invisible, but its folder exists */
+	/* flagged: invisible, and no folder is made before the save finishes
+	 * (a failed save leaves nothing, not even its folders) */
 	assert_int_equal(meta_lookup(f->m, "d/f.csv", &e), -ENOENT);
-	assert_int_equal(type_of(f->m, "d"), META_DIR);
-	assert_string_equal(ls(f->m, "d"), "");
-	assert_int_equal(q1(f, "SELECT mode FROM folder WHERE path = 'd'", NULL), 0755);
-	assert_int_equal(q1(f, "SELECT owner_uid FROM folder WHERE path = 'd'", NULL), 1000);
+	assert_int_equal(meta_lookup(f->m, "d", &e), -ENOENT);
 
 	assert_int_equal(meta_save_finish(f->m, r0.uid, &r), 0);
+	assert_int_equal(type_of(f->m, "d"), META_DIR);
+	assert_int_equal(q1(f, "SELECT mode FROM folder WHERE path = 'd'", NULL), 0755);
+	assert_int_equal(q1(f, "SELECT owner_uid FROM folder WHERE path = 'd'", NULL), 1000);
 	assert_int_equal(r.is_latest, 1);
 	assert_int_equal(r.storage_ongoing, 0);
 	assert_string_equal(q1s(f, "SELECT _aux FROM artifact WHERE uid = ?1", r0.uid), "<null>");
@@ -499,8 +500,10 @@ static void test_save_errors(void **state)
 	assert_int_equal(q1(f, "SELECT count(*) FROM artifact", NULL), 1);
 	assert_int_equal(nfolder(f, "file"), 0);
 
-	/* missing ancestors are made, with the record's owner */
+	/* missing ancestors are made by finish, with the record's owner */
 	begin(f->m, "x/y/z/f", "deep", META_SAVE_NEW, &r);
+	assert_int_equal(nfolder(f, "x"), 0);
+	assert_int_equal(meta_save_finish(f->m, r.uid, &r), 0);
 	assert_int_equal(nfolder(f, "x"), 1);
 	assert_int_equal(nfolder(f, "x/y"), 1);
 	assert_int_equal(nfolder(f, "x/y/z"), 1);
@@ -755,15 +758,16 @@ static void test_rename_folder(void **state)
 				"b/c"), "b|c");
 	assert_string_equal(q1s(f, "SELECT parent || '|' || name FROM folder WHERE path = ?1",
 				"b/c/s/emptydir"), "b/c/s|emptydir");
-	assert_int_equal(nfolder(f, "b/c/s/t"), 1);
+	assert_int_equal(nfolder(f, "b/c/s/t"), 0); /* only the flagged record is there */
 	assert_string_equal(ls(f->m, "b"), "c/");
 	assert_string_equal(ls(f->m, "b/c"), "s/ x.txt");
-	assert_string_equal(ls(f->m, "b/c/s"), "emptydir/ t/ y.txt");
+	assert_string_equal(ls(f->m, "b/c/s"), "emptydir/ y.txt");
 	assert_string_equal(ls(f->m, ""), "a-b/ ab/ b/ a.b");
 	assert_int_equal(nrec(f, "a-b/k") + nrec(f, "a.b") + nrec(f, "ab/k"), 3);
 	assert_int_equal(meta_save_finish(f->m, fl.uid, &r), 0);
 	assert_string_equal(r.key, "b/c/s/t/flagged.txt");
 	assert_int_equal(meta_lookup(f->m, "b/c/s/t/flagged.txt", &e), 0);
+	assert_int_equal(nfolder(f, "b/c/s/t"), 1); /* made by the finish */
 
 	/* onto an empty folder: replaced; onto a non-empty one: ENOTEMPTY */
 	mkdir_ok(f->m, "empty");
