@@ -1,0 +1,253 @@
+/*
+ * cli_common.c — helpers every lamfs subcommand uses: opening an instance,
+ * resolving KEY|UID arguments, formatting times, modes and records (text and
+ * JSON), and reporting errors the same way everywhere.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "key.h"
+#include "log.h"
+
+void cli_err(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "lamfs %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage(const char *usage_text, int status)
+{
+	if (status == CLI_OK) {
+		fputs(usage_text, stdout);
+	} else {
+		/* After a mistake, only the synopsis and where to find more. */
+		size_t n = strcspn(usage_text, "\n");
+
+		fprintf(stderr, "%.*s\n(--help shows every option)\n", (int)n, usage_text);
+	}
+	return status;
+}
+
+void cli_log_to_instance(const char *instance, int create)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+
+	if (!realpath(instance, dir))
+		return;
+	snprintf(path, sizeof(path), "%s/lamfs.log", dir);
+	if (create || access(path, W_OK) == 0)
+		log_open(path);
+}
+
+struct core *cli_open(const char *cmd, const char *instance, unsigned flags)
+{
+	struct core *c = NULL;
+	char *err = NULL;
+	int rc;
+
+	cli_log_to_instance(instance, 0);
+	rc = core_open(instance, flags, &c, &err);
+	if (rc < 0) {
+		cli_err(cmd, "%s", err ? err : strerror(-rc));
+		free(err);
+		return NULL;
+	}
+	return c;
+}
+
+int cli_is_uid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		char ch = s[i];
+
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= 'A' && ch <= 'Z')))
+			return 0;
+	}
+	return i == LAMFS_UID_LEN;
+}
+
+void cli_key_normalise(char *key)
+{
+	size_t n, skip = 0;
+
+	while (key[skip] == '/')
+		skip++;
+	if (skip)
+		memmove(key, key + skip, strlen(key + skip) + 1);
+	n = strlen(key);
+	while (n > 0 && key[n - 1] == '/')
+		key[--n] = '\0';
+}
+
+int cli_resolve(const char *cmd, struct core *c, const char *arg, struct lamfs_record *out)
+{
+	struct meta_entry e;
+	char key[LAMFS_KEY_MAX + 2];
+	int rc;
+
+	if (cli_is_uid(arg)) {
+		rc = meta_get_uid(core_meta(c), arg, out);
+		if (rc == 0)
+			return 0;
+		if (rc != -ENOENT) {
+			cli_err(cmd, "%s: %s", arg, strerror(-rc));
+			return rc;
+		}
+	}
+	if (strlen(arg) > LAMFS_KEY_MAX) {
+		cli_err(cmd, "%s: key too long", arg);
+		return -ENAMETOOLONG;
+	}
+	snprintf(key, sizeof(key), "%s", arg);
+	cli_key_normalise(key);
+	if (!key[0]) {
+		cli_err(cmd, "%s: the root folder is not an artifact", arg);
+		return -EISDIR;
+	}
+	rc = core_lookup(c, key, &e);
+	if (rc == 0 && e.type == META_DIR)
+		rc = -EISDIR;
+	if (rc < 0) {
+		if (rc == -ENOENT)
+			cli_err(cmd, "%s: no artifact with this key%s", arg,
+				cli_is_uid(arg) ? " or uid" : "");
+		else if (rc == -EISDIR)
+			cli_err(cmd, "%s: is a folder, not an artifact", arg);
+		else
+			cli_err(cmd, "%s: %s", arg, strerror(-rc));
+		return rc;
+	}
+	*out = e.rec;
+	return 0;
+}
+
+const char *cli_time(int64_t ns, int iso, char *buf, size_t len)
+{
+	time_t t = (time_t)(ns / 1000000000LL);
+	long frac = (long)(ns % 1000000000LL);
+	struct tm tm;
+	char base[32];
+
+	if (frac < 0) {
+		frac += 1000000000L;
+		t -= 1;
+	}
+	if (iso) {
+		gmtime_r(&t, &tm);
+		strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(buf, len, "%s.%09ldZ", base, frac);
+	} else {
+		localtime_r(&t, &tm);
+		strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	}
+	return buf;
+}
+
+const char *cli_mode_string(uint32_t mode, int dir, char *buf)
+{
+	static const char rwx[] = "rwxrwxrwx";
+	int i;
+
+	buf[0] = dir ? 'd' : '-';
+	for (i = 0; i < 9; i++)
+		buf[1 + i] = (mode & (0400u >> i)) ? rwx[i] : '-';
+	if (mode & 04000)
+		buf[3] = (mode & 0100) ? 's' : 'S';
+	if (mode & 02000)
+		buf[6] = (mode & 0010) ? 's' : 'S';
+	if (mode & 01000)
+		buf[9] = (mode & 0001) ? 't' : 'T';
+	buf[10] = '\0';
+	return buf;
+}
+
+static void jadd(struct json_object *o, const char *k, struct json_object *v)
+{
+	json_object_object_add(o, k, v);
+}
+
+struct json_object *cli_record_json(const struct lamfs_record *rec)
+{
+	struct json_object *o = json_object_new_object();
+	char t[48], mode[8];
+
+	if (!o)
+		return NULL;
+	jadd(o, "uid", json_object_new_string(rec->uid));
+	jadd(o, "key", json_object_new_string(rec->key));
+	jadd(o, "version", json_object_new_string(lamfs_uid_version(rec->uid)));
+	jadd(o, "suffix", json_object_new_string(rec->suffix));
+	jadd(o, "size", json_object_new_int64(rec->size));
+	jadd(o, "hash", json_object_new_string(rec->hash));
+	jadd(o, "hash_type", json_object_new_string(rec->hash_type));
+	jadd(o, "checksum", json_object_new_string(rec->checksum));
+	jadd(o, "is_latest", json_object_new_boolean(rec->is_latest));
+	jadd(o, "storage_ongoing", json_object_new_boolean(rec->storage_ongoing));
+	jadd(o, "branch_id", json_object_new_int(rec->branch_id));
+	jadd(o, "storage_id", json_object_new_int(rec->storage_id));
+	jadd(o, "id", json_object_new_int64(rec->id));
+	jadd(o, "created_at", json_object_new_string(cli_time(rec->created_at, 1, t, sizeof(t))));
+	jadd(o, "updated_at", json_object_new_string(cli_time(rec->updated_at, 1, t, sizeof(t))));
+	jadd(o, "mtime", json_object_new_string(cli_time(rec->mtime_ns, 1, t, sizeof(t))));
+	jadd(o, "mtime_ns", json_object_new_int64(rec->mtime_ns));
+	snprintf(mode, sizeof(mode), "%04o", (unsigned)(rec->mode & 07777));
+	jadd(o, "mode", json_object_new_string(mode));
+	jadd(o, "owner_uid", json_object_new_int64(rec->owner_uid));
+	jadd(o, "owner_gid", json_object_new_int64(rec->owner_gid));
+	return o;
+}
+
+int cli_json_print(struct json_object *j)
+{
+	int flags = JSON_C_TO_STRING_NOSLASHESCAPE;
+	const char *s;
+	int rc = CLI_OK;
+
+	flags |= isatty(STDOUT_FILENO) ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN;
+	s = json_object_to_json_string_ext(j, flags);
+	if (!s || fputs(s, stdout) == EOF || fputc('\n', stdout) == EOF)
+		rc = CLI_FAIL;
+	json_object_put(j);
+	return rc;
+}
+
+int cli_finish_stdout(const char *cmd, int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno != EPIPE)
+			cli_err(cmd, "writing the output: %s", strerror(errno));
+		return CLI_FAIL;
+	}
+	return status;
+}
+
+void cli_unescape_octal(char *s)
+{
+	char *o = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 4;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = '\0';
+}

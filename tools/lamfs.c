@@ -1,0 +1,157 @@
+/*
+ * lamfs.c — the lamfs command: create instances, mount them, inspect them.
+ *
+ *   lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]
+ *   lamfs mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]
+ *   lamfs ls|info|versions|save|cat|get|status INSTANCE ...   (cli_*.c)
+ *   lamfs INSTANCE MOUNTPOINT [-o OPTIONS]   the form mount.fuse3 runs for
+ *                                            fstab type fuse.lamfs
+ *
+ * Exit status: 0 success, 1 failure, 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "instance.h"
+
+#define EXIT_USAGE CLI_USAGE
+
+static const char usage_text[] =
+	"usage: lamfs COMMAND [ARGS]\n"
+	"\n"
+	"  init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]\n"
+	"        create an instance: config, metadata store, staging, storage\n"
+	"  mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]\n"
+	"        mount an instance; returns once the mount is ready\n"
+	"        (-f: stay in the foreground, -d: FUSE debug output)\n"
+	"  ls INSTANCE [PREFIX] [-l] [--all] [--json]\n"
+	"        list artifacts: size, version, uid, hash, key\n"
+	"  info INSTANCE KEY|UID [--json]\n"
+	"        every field of an artifact's record\n"
+	"  versions INSTANCE KEY|UID [--json]\n"
+	"        every version of a key, the latest marked\n"
+	"  save INSTANCE FILE... [--key KEY | --prefix PREFIX] [--json]\n"
+	"        save local files (all checked first; then one by one)\n"
+	"  cat INSTANCE KEY|UID\n"
+	"        write an artifact's bytes (any version) to stdout\n"
+	"  get INSTANCE KEY|UID DEST\n"
+	"        copy an artifact (any version) to a local file\n"
+	"  status INSTANCE [--json]\n"
+	"        mounts, pending uploads, storage-ongoing records, last errors\n"
+	"\n"
+	"  None but init and mount need a mount; they open the instance directly.\n"
+	"  Exit status: 0 success, 1 failure, 2 usage error.\n"
+	"  lamfs COMMAND --help shows the options of one command.\n";
+
+static int usage(FILE *out, int status)
+{
+	fputs(usage_text, out);
+	return status;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "storage", required_argument, NULL, 's' },
+		{ "db", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *storage = NULL, *db = NULL;
+	char *err = NULL;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			storage = optarg;
+			break;
+		case 'b':
+			db = optarg;
+			break;
+		case 'h':
+			printf("usage: lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] "
+			       "[--db URL]\n");
+			return 0;
+		default:
+			return usage(stderr, EXIT_USAGE);
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "lamfs init: expected one INSTANCE directory\n");
+		return EXIT_USAGE;
+	}
+	rc = instance_init(argv[optind], storage, db, &err);
+	if (rc < 0) {
+		fprintf(stderr, "lamfs init: %s\n", err ? err : strerror(-rc));
+		free(err);
+		return 1;
+	}
+	printf("initialised lamfs instance %s\n", argv[optind]);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "init", cmd_init },
+	{ "mount", cli_mount },
+	{ "ls", cli_ls },
+	{ "info", cli_info },
+	{ "versions", cli_versions },
+	{ "save", cli_save },
+	{ "cat", cli_cat },
+	{ "get", cli_get },
+	{ "status", cli_status },
+};
+
+/*
+ * mount.fuse3 runs `lamfs SOURCE MOUNTPOINT -o OPTS` for the fstab type
+ * fuse.lamfs: a first argument that is no command but a directory (or a
+ * path, so that a missing instance is explained as such) means `lamfs mount`.
+ */
+static int is_fuse_helper_form(int argc, char **argv)
+{
+	struct stat st;
+
+	if (argc < 3 || argv[1][0] == '-')
+		return 0;
+	return strchr(argv[1], '/') || (stat(argv[1], &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd)
+		return usage(stderr, EXIT_USAGE);
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help"))
+		return usage(stdout, 0);
+	if (!strcmp(cmd, "--version")) {
+		printf("lamfs %s\n", LAMFS_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		char name[32];
+
+		if (strcmp(cmd, commands[i].name))
+			continue;
+		/* getopt names the program by argv[0]: "lamfs ls: unrecognized ..." */
+		snprintf(name, sizeof(name), "lamfs %s", cmd);
+		argv[1] = name;
+		return commands[i].fn(argc - 1, argv + 1);
+	}
+	if (is_fuse_helper_form(argc, argv)) {
+		/* argv[0] stands in for the "mount" command name. */
+		return cli_mount(argc, argv);
+	}
+	fprintf(stderr, "lamfs: unknown command '%s'\n", cmd);
+	return usage(stderr, EXIT_USAGE);
+}
