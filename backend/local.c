@@ -273,6 +273,9 @@ static int put_consume(int dfd, const char *base, const struct backend_src *src,
 	if (rc == 0 && renameat(dfd, tmp, dfd, base) < 0)
 		rc = local_err();
 	if (rc == 0) {
+		/* When base already is this inode (a resumed save whose object was
+		 * stored before a crash), rename(2) does nothing and keeps tmp. */
+		unlinkat(dfd, tmp, 0);
 		linked = 0;
 		*consumed = 1;
 		rc = fsync_dir(dfd);
