@@ -7,9 +7,15 @@
  * flagged records invisible, folders as a tree); the core owns the order of a
  * save (insert flagged -> upload -> finish).
  *
- * Backends: SQLite (WAL, synchronous=FULL, prepared statements only) now;
- * PostgreSQL later behind the same functions (struct meta carries an ops table,
- * see meta_impl.h).  A handle is thread-safe: calls are serialised inside.
+ * Backends behind the same functions (struct meta carries an ops table, see
+ * meta_impl.h): SQLite (WAL, synchronous=FULL, prepared statements only) and
+ * PostgreSQL (libpq, prepared statements only, SERIALIZABLE transactions
+ * retried on conflicts; meta_pg.c), the store several machines share.  A
+ * handle is thread-safe: calls are serialised inside (one connection per
+ * handle).  Several handles, in one process or on many machines, may use one
+ * store at once: each call is one transaction and the database keeps the
+ * invariants (two saves of one key at the same moment make two versions,
+ * exactly one of them latest).
  *
  * Visibility: a record is visible (lookup, readdir) when is_latest = 1,
  * branch_id = 1 and it is not storage-ongoing.  A save in progress is a record
@@ -24,6 +30,15 @@
  * BUSY/LOCKED -> -EBUSY, FULL -> -ENOSPC, READONLY/PERM/AUTH -> -EACCES,
  * CORRUPT/NOTADB -> -EBADMSG, CANTOPEN -> -ENOENT or -EACCES, NOMEM -> -ENOMEM,
  * anything else -> -EIO.  A database written by a newer lamfs -> -EPROTO.
+ * PostgreSQL SQLSTATEs map in one place too (meta_pg_errno() in meta.c), after
+ * the store's own retries: a transaction that loses a conflict (40001, 40P01,
+ * or 23505 from a concurrent insert) runs again, up to 40 times, then
+ * -EBUSY; a lost connection (08xxx, 57P01-03, a restart) is reconnected,
+ * waiting up to 30 s, and the transaction runs again once, else -EIO (a
+ * COMMIT cut off on its way is looked up, so a call never fails for a change
+ * that committed).  42501 and 28xxx -> -EACCES, 53100 -> -ENOSPC, 53200 ->
+ * -ENOMEM, 25006 (a standby) -> -EROFS, 22021 -> -EILSEQ, other data errors
+ * -> -EINVAL, anything else -> -EIO.
  * Every function that writes returns -EROFS on a META_READONLY handle.  Keys
  * longer than LAMFS_KEY_MAX are -ENAMETOOLONG; a key that names something new
  * (save_begin, mkdir, rename's target) must pass key_check() (its errno).
@@ -42,18 +57,32 @@ struct meta;
 #define META_SCHEMA_VERSION 1
 
 enum meta_open_flags {
-	META_CREATE = 1u << 0,   /* create a new store; -EEXIST if one exists */
+	META_CREATE = 1u << 0,   /* create a new store; SQLite: -EEXIST if one exists,
+	                            PostgreSQL: attach to it (see meta_open) */
 	META_READONLY = 1u << 1, /* never write (lamfs ls, repair --dry-run) */
 };
 
 /*
  * Open the store at `url`: "sqlite:/abs/path.db" or a plain path (SQLite);
- * "postgresql://..." later (-EPROTONOSUPPORT for now, as any other scheme).
- * Without META_CREATE a missing database is -ENOENT and an older schema is
- * migrated (unless META_READONLY: then -EPROTO too); a zero-length file counts
- * as schema 0.  A file that is not a lamfs database, or is damaged, is
- * -EBADMSG and is not modified; a directory is -EISDIR.  META_CREATE with
- * META_READONLY is -EINVAL.  A create that fails removes what it made.
+ * "postgresql://..." or "postgres://..." (PostgreSQL: a libpq connection URI,
+ * so PGPASSFILE/~/.pgpass, PGSSLMODE and the other PG* variables apply; the
+ * tables live in the first schema of the search_path, which the url may set:
+ * "?options=-csearch_path%3Dmyschema"); any other "scheme://" is
+ * -EPROTONOSUPPORT.  Without META_CREATE a missing database is -ENOENT and an
+ * older schema is migrated (unless META_READONLY: then -EPROTO too); a
+ * zero-length file counts as schema 0.  A file that is not a lamfs database,
+ * or is damaged, is -EBADMSG and is not modified; a directory is -EISDIR.
+ * META_CREATE with META_READONLY is -EINVAL.  A create that fails removes
+ * what it made.
+ * PostgreSQL: META_CREATE creates the schema, or attaches when a lamfs schema
+ * is there already (that is how a second machine joins an instance; creates
+ * racing each other take turns and all succeed): never -EEXIST.  A newer
+ * schema is -EPROTO, an older one is migrated; tables named artifact, folder
+ * or storage without lamfs_schema are -EBADMSG (someone else's) and are not
+ * touched; no lamfs schema without META_CREATE is -ENOENT.  A url libpq cannot
+ * parse is -EINVAL; a server that cannot be reached -EIO, a missing or wrong
+ * password -EACCES; PostgreSQL older than 13 -EPROTONOSUPPORT.  Logs show the
+ * url with its password masked ("user:***@host").
  * On success *out owns the handle; free with meta_close().
  */
 int meta_open(const char *url, unsigned flags, struct meta **out);
@@ -100,7 +129,9 @@ enum meta_foreach_which { META_ALL_RECORDS = 0, META_FLAGGED_RECORDS = 1 };
  * (a few hundred at a time, so memory stays bounded): the walk covers the
  * records that existed when it began (ids up to the highest one then) and
  * still exist, in their state when their page is read; records made during
- * the walk are not visited.  Non-zero from cb stops, as for meta_readdir. */
+ * the walk are not visited (PostgreSQL hands out ids before commit: a record
+ * whose save was committing when the walk began may be).  Non-zero from cb
+ * stops, as for meta_readdir. */
 int meta_foreach(struct meta *m, enum meta_foreach_which which, meta_record_cb cb, void *ctx);
 
 /* Totals of visible artifacts, for statfs. */
@@ -137,12 +168,14 @@ enum meta_save_state {
 int meta_save_begin(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state);
 
 /*
- * Finish a save: clear the flag of `uid`, make it the latest version of its key
- * (is_latest moved in the same transaction), update updated_at.  If the key
- * has become a folder meanwhile: -EISDIR (-ENOTDIR: an ancestor became a
- * file).  -ENOENT when the record is gone.  A record whose flag is already
- * clear is left as it is: 0 (finishing twice is harmless).
- * On 0 and when rec is not NULL, *rec is the finished record.
+ * Finish a save: clear the flag of `uid` and make it the latest version of its
+ * key (is_latest moved in the same transaction), update updated_at — unless a
+ * newer save (a larger id) at that key has finished first: then it is stored
+ * as an older version and the newer one stays latest, so uploads that finish
+ * out of order never bring back old bytes.  If the key has become a folder
+ * meanwhile: -EISDIR.  -ENOENT when the record is gone (removed by unlink or
+ * replaced by a rename while its upload ran).  On 0 and when rec is not NULL,
+ * *rec is the finished record.
  */
 int meta_save_finish(struct meta *m, const char *uid, struct lamfs_record *rec);
 

@@ -161,12 +161,14 @@ _Static_assert(sizeof(sq_migrations) / sizeof(sq_migrations[0]) == META_SCHEMA_V
 	X(ART_SET_ATTR, "UPDATE artifact SET mode = ?2, owner_uid = ?3, owner_gid = ?4, " \
 			"mtime_ns = ?5, updated_at = ?6 WHERE id = ?1")              \
 	X(ART_UNLATEST, "UPDATE artifact SET is_latest = 0 "                         \
-			"WHERE key = ?1 AND is_latest = 1 AND id <> ?2")             \
-	X(ART_COMMIT, "UPDATE artifact SET is_latest = 1, _aux = NULL, updated_at = ?2 " \
+			"WHERE key = ?1 AND is_latest = 1 AND id < ?2")              \
+	X(ART_COMMIT, "UPDATE artifact SET _aux = NULL, updated_at = ?2, is_latest = " \
+		      "NOT EXISTS (SELECT 1 FROM artifact n WHERE n.key = artifact.key " \
+		      "AND n.id > artifact.id AND n._aux IS NULL AND n.branch_id = 1) " \
 		      "WHERE id = ?1")                                               \
 	X(ART_SET_LATEST, "UPDATE artifact SET is_latest = 1 WHERE id = ?1")         \
 	X(ART_DEL, "DELETE FROM artifact WHERE id = ?1")                             \
-	X(ART_DROP_KEY, "DELETE FROM artifact WHERE key = ?1 AND _aux IS NULL "      \
+	X(ART_DROP_KEY, "DELETE FROM artifact WHERE key = ?1 "                       \
 			"RETURNING uid, suffix, storage_id")                         \
 	X(ART_NEWEST_DONE, "SELECT id, uid FROM artifact WHERE key = ?1 AND "        \
 			   "branch_id = ?2 AND _aux IS NULL ORDER BY id DESC LIMIT 1") \
@@ -623,7 +625,8 @@ out:
 	return rc;
 }
 
-/* Delete every committed record at key, appending each to d. */
+/* Delete every record at key, saves in flight too (their upload then finds
+ * the record gone and drops its bytes), appending each to d. */
 static int drop_key(struct msq *q, const char *key, struct meta_dropped *d)
 {
 	char uid[LAMFS_UID_LEN + 1], suffix[LAMFS_SUFFIX_MAX + 1];
