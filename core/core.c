@@ -5,6 +5,7 @@
  * step (see core.h).  The store and the backend each keep their own promises;
  * here we sequence them and undo a half-done save.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -180,6 +181,10 @@ static void stage_name_for(struct core_stage *s, const char *uid)
 		memcpy(s->path, path, sizeof(path));
 	else
 		log_warn("staging: cannot rename %s to %s: %s", s->path, path, strerror(errno));
+	/* The owner's mark: while this lock is held, no other mount's start-up
+	 * resumes this save (see core_staged_lock). */
+	if (flock(s->fd, LOCK_EX | LOCK_NB) != 0)
+		log_warn("staging: cannot lock %s: %s", s->path, strerror(errno));
 }
 
 /* Give the staging file back an anonymous name (after a save that did not
@@ -322,6 +327,16 @@ int core_save(struct core *c, struct core_stage *s, const char *key,
 		rc = fault_check("save.uploaded");
 	if (rc == 0)
 		rc = meta_save_finish(c->meta, rec.uid, &rec);
+	if (rc == -ENOENT) {
+		/* Removed (rm, or replaced by mv) while it was being stored: as with
+		 * a file unlinked while open, its bytes simply go. */
+		log_info("save %s (%s): the key was removed meanwhile; bytes dropped", key,
+			 rec.uid);
+		save_rollback(c, &rec, 1);
+		stage_name_anon(s);
+		rc = 0;
+		goto done;
+	}
 	if (rc < 0) {
 		log_err("save %s (%s) failed: %s; rolled back", key, rec.uid, strerror(-rc));
 		save_rollback(c, &rec, 1);
@@ -348,14 +363,14 @@ done:
 }
 
 int core_save_deferred(struct core *c, struct core_stage *s, const char *key,
-		       const struct core_attrs *attrs, struct lamfs_record *out, int *deferred)
+		       const struct core_attrs *attrs, struct lamfs_record *out, int *staged_fd)
 {
 	struct hash_result hr;
 	struct lamfs_record rec;
 	enum meta_save_state state = META_SAVE_EXISTS;
 	int rc = 0;
 
-	*deferred = 0;
+	*staged_fd = -1;
 	if (!s->dirty && s->have_base && !strcmp(s->base.key, key)) {
 		rec = s->base;
 		goto done;
@@ -369,12 +384,12 @@ int core_save_deferred(struct core *c, struct core_stage *s, const char *key,
 		stage_name_anon(s);
 		goto done;
 	}
-	/* Hand the file over: it is staging/<uid> now and belongs to the queue. */
-	close(s->fd);
+	/* Hand the file over, lock and all: it is staging/<uid> now and belongs
+	 * to the caller's queue. */
+	*staged_fd = s->fd;
 	s->fd = -1;
 	s->path[0] = '\0';
 	s->spent = 1;
-	*deferred = 1;
 done:
 	if (rc == 0) {
 		stage_clean(s, &rec);
@@ -384,47 +399,84 @@ done:
 	return rc;
 }
 
-/* Open staging/<uid> and check it holds exactly the record's bytes. */
-static int staged_open_checked(struct core *c, const struct lamfs_record *rec, char *path,
-			       size_t pathlen, struct hash_result *hr, int *fd)
+int core_staging_sweep(struct core *c, unsigned *n)
 {
-	struct stat st;
+	DIR *d = opendir(c->cfg.staging_dir);
+	struct dirent *e;
+	int dfd, fd, rc = 0;
+
+	*n = 0;
+	if (!d)
+		return -errno;
+	dfd = dirfd(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "w.", 2) != 0)
+			continue;
+		fd = openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* Unlocked: its writer died with it; locked: a live writer's. */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dfd, e->d_name, 0) == 0)
+			(*n)++;
+		close(fd);
+	}
+	closedir(d);
+	return rc;
+}
+
+int core_staged_lock(struct core *c, const char *uid, int *fd)
+{
+	char path[PATH_MAX];
 	int rc = 0;
 
-	core_staging_path(c, rec->uid, path, pathlen);
+	core_staging_path(c, uid, path, sizeof(path));
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0)
 		return -errno;
-	if (fstat(*fd, &st) != 0) {
-		rc = -errno;
-	} else if ((int64_t)st.st_size != rec->size) {
-		rc = -EBADMSG;
-	} else {
-		rc = hash_fd(*fd, hr);
-		if (rc == 0 && strcmp(hr->checksum, rec->checksum) != 0)
-			rc = -EBADMSG;
-	}
-	if (rc < 0) {
+	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		close(*fd);
 		*fd = -1;
 	}
 	return rc;
 }
 
-int core_upload_flagged(struct core *c, const char *uid)
+/* Check that the locked staging/<uid> behind fd holds exactly the record's
+ * bytes; path gets its name. */
+static int staged_check(struct core *c, const struct lamfs_record *rec, char *path,
+			size_t pathlen, struct hash_result *hr, int fd)
+{
+	struct stat st;
+	int rc = 0;
+
+	core_staging_path(c, rec->uid, path, pathlen);
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+	} else if ((int64_t)st.st_size != rec->size) {
+		rc = -EBADMSG;
+	} else {
+		rc = hash_fd(fd, hr);
+		if (rc == 0 && strcmp(hr->checksum, rec->checksum) != 0)
+			rc = -EBADMSG;
+	}
+	return rc;
+}
+
+int core_upload_flagged(struct core *c, const char *uid, int locked_fd)
 {
 	char path[PATH_MAX], obj[LAMFS_OBJ_MAX];
 	struct lamfs_record rec;
 	struct hash_result hr;
 	struct backend_src src = { 0 };
-	int fd = -1, consumed = 0, rc;
+	int fd = locked_fd, consumed = 0, rc;
 
 	rc = meta_get_uid(c->meta, uid, &rec);
 	if (rc == 0 && !rec.storage_ongoing)
 		rc = -ENOENT;
-	if (rc < 0)
-		goto out;
-	rc = staged_open_checked(c, &rec, path, sizeof(path), &hr, &fd);
+	if (rc == 0 && fd < 0)
+		rc = core_staged_lock(c, uid, &fd);
+	if (rc == 0)
+		rc = staged_check(c, &rec, path, sizeof(path), &hr, fd);
 	if (rc < 0)
 		goto out;
 	src.path = path;
@@ -444,7 +496,7 @@ int core_upload_flagged(struct core *c, const char *uid)
 	else if (consumed)
 		backend_remove(c->backend, obj); /* the record stays flagged: retry later */
 out:
-	if (fd >= 0)
+	if (fd >= 0 && fd != locked_fd)
 		close(fd);
 	return rc;
 }

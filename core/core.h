@@ -111,22 +111,40 @@ int core_save(struct core *c, struct core_stage *s, const char *key,
  * Write-back: like core_save, but return once the staging file is durable and
  * the flagged record is committed; the staging file is handed over as
  * INSTANCE/staging/<uid> and the upload is left to core_upload_flagged().
- * *out->uid names it; *deferred is 1 when an upload is pending, 0 when nothing
- * was needed (identical content).  The stage becomes clean; reading it again
- * needs the upload to have finished (else -EIO).
+ * *staged_fd is the open staging file, holding its owner's lock (flock): the
+ * caller keeps it open until the upload is done, then closes it; -1 when
+ * nothing is pending (identical content).  The stage becomes clean; reading
+ * it again needs the upload to have finished (else -EIO).
  */
 int core_save_deferred(struct core *c, struct core_stage *s, const char *key,
-		       const struct core_attrs *attrs, struct lamfs_record *out, int *deferred);
+		       const struct core_attrs *attrs, struct lamfs_record *out, int *staged_fd);
+
+/*
+ * Remove the staging files ("w.*") that no live process holds: writers that
+ * died with their daemon.  Each live stage holds an flock on its file, so a
+ * file of another live mount is never touched.  *n counts the removed ones.
+ */
+int core_staging_sweep(struct core *c, unsigned *n);
+
+/*
+ * Every staging/<uid> of a save in flight is locked (flock, exclusive) by the
+ * process that owns the save, for as long as it does.  Take that lock: on 0
+ * *fd is the locked file (the caller closes it); -EBUSY when a live process
+ * owns it (another mount: leave it alone), -ENOENT when there is no file.
+ */
+int core_staged_lock(struct core *c, const char *uid, int *fd);
 
 /*
  * Finish the upload of a storage-ongoing record from INSTANCE/staging/<uid>
  * (write-back worker, lamfs-repair, a mount resuming its queue): check the
  * staged bytes against the record's size and checksum, upload, clear the flag,
- * drop the staging file.  Errors: -ENOENT no such flagged record or no staging
- * file, -EBADMSG staged bytes do not match the record, backend errnos (the
- * record stays flagged, ready for another try).
+ * drop the staging file.  locked_fd: the file as locked by core_staged_lock or
+ * handed over by core_save_deferred (not closed here), or -1 to take the lock
+ * here.  Errors: -ENOENT no such flagged record or no staging file, -EBUSY
+ * another process owns the save, -EBADMSG staged bytes do not match the
+ * record, backend errnos (the record stays flagged, ready for another try).
  */
-int core_upload_flagged(struct core *c, const char *uid);
+int core_upload_flagged(struct core *c, const char *uid, int locked_fd);
 
 /*
  * Roll a storage-ongoing record back: delete the record (the previous version

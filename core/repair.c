@@ -488,7 +488,7 @@ static void flagged_settle(struct repair *r, const struct lamfs_record *rec)
 	core_staging_path(r->c, rec->uid, path, sizeof(path));
 	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
 	if (stat(path, &st) == 0) {
-		rc = dry ? staged_check(rec, path) : core_upload_flagged(r->c, rec->uid);
+		rc = dry ? staged_check(rec, path) : core_upload_flagged(r->c, rec->uid, -1);
 		if (rc == 0) {
 			emit(r, REPAIR_KIND_FLAGGED, REPAIR_COMPLETED, rec->key, rec->uid, obj, 0,
 			     "uploaded from the staged copy (%lld bytes)", (long long)rec->size);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "core_internal.h"
@@ -31,6 +32,10 @@ int stage_create_file(struct core_stage *s)
 		s->path[0] = '\0';
 		log_err("staging: cannot create a file in %s: %s", s->c->cfg.staging_dir,
 			strerror(errno));
+	} else if (flock(s->fd, LOCK_EX | LOCK_NB) != 0) {
+		/* Ours alone, just made: cannot be busy.  The lock tells
+		 * core_staging_sweep() a live process owns the file. */
+		log_warn("staging: cannot lock %s: %s", s->path, strerror(errno));
 	}
 	return rc;
 }
@@ -45,6 +50,47 @@ static void stage_drop_file(struct core_stage *s)
 	s->path[0] = '\0';
 }
 
+/*
+ * Copy the staged bytes of a save whose write-back upload is still pending
+ * (INSTANCE/staging/<uid>) into s.  Copied, never linked: the queue may link
+ * that file into storage.  -ENOENT when there is none.
+ */
+static int stage_fill_staged(struct core_stage *s, const struct lamfs_record *rec)
+{
+	char path[4096];
+	char *buf = NULL;
+	uint64_t off = 0;
+	ssize_t n, w;
+	int fd, rc = 0;
+
+	core_staging_path(s->c, rec->uid, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(STAGE_COPY_BUF);
+	if (!buf)
+		rc = -ENOMEM;
+	while (rc == 0 && (n = pread(fd, buf, STAGE_COPY_BUF, (off_t)off)) != 0) {
+		if (n < 0) {
+			rc = errno == EINTR ? 0 : -errno;
+			continue;
+		}
+		w = core_stage_write(s, buf, (size_t)n, off);
+		rc = w < 0 ? (int)w : 0;
+		off += (uint64_t)n;
+	}
+	if (rc == 0 && (int64_t)off != rec->size)
+		rc = -EIO;
+	if (rc == 0) {
+		s->base = *rec;
+		s->have_base = 1;
+		s->dirty = 0;
+	}
+	free(buf);
+	close(fd);
+	return rc;
+}
+
 int stage_fill_from(struct core_stage *s, const struct lamfs_record *rec)
 {
 	char obj[LAMFS_OBJ_MAX];
@@ -57,6 +103,10 @@ int stage_fill_from(struct core_stage *s, const struct lamfs_record *rec)
 
 	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
 	rc = backend_reader_open(s->c->backend, obj, &r, &size);
+	if (rc == -ENOENT) {
+		rc = stage_fill_staged(s, rec); /* a write-back upload not done yet */
+		goto out;
+	}
 	if (rc < 0)
 		goto out;
 	buf = malloc(STAGE_COPY_BUF);

@@ -22,6 +22,7 @@
 
 struct upq_item {
 	char uid[LAMFS_UID_LEN + 1];
+	int fd;                      /* staging/<uid>, holding the owner's lock */
 	int tries;
 	int64_t not_before_ms;       /* retry time, CLOCK_MONOTONIC */
 	struct upq_item *next;
@@ -32,7 +33,9 @@ struct upq {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;         /* work arrived, or stop */
 	pthread_cond_t idle;         /* pending dropped to 0 */
+	pthread_cond_t done;         /* an item finished (uploaded or rolled back) */
 	struct upq_item *head;       /* lock */
+	struct upq_item *running;    /* lock: items a worker is handling */
 	unsigned pending;            /* lock: queued + running */
 	int stop;                    /* lock */
 	int retries;
@@ -96,6 +99,17 @@ static void insert_locked(struct upq *q, struct upq_item *it)
 	*p = it;
 }
 
+static void running_remove_locked(struct upq *q, struct upq_item *it)
+{
+	struct upq_item **p = &q->running;
+
+	while (*p && *p != it)
+		p = &(*p)->next;
+	if (*p)
+		*p = it->next;
+	it->next = NULL;
+}
+
 static void done_locked(struct upq *q)
 {
 	if (--q->pending == 0)
@@ -115,11 +129,18 @@ static long backoff(struct upq *q, int tries)
 static void handle(struct upq *q, struct upq_item *it)
 {
 	char text[256];
-	int rc = core_upload_flagged(q->c, it->uid);
+	int rc = core_upload_flagged(q->c, it->uid, it->fd);
 
 	if (rc == 0 || rc == -ENOENT) {
-		if (rc == -ENOENT)
-			log_info("write-back %s: nothing to upload (gone or done)", it->uid);
+		if (rc == -ENOENT) {
+			char path[PATH_MAX];
+
+			/* rm or mv removed the record while it waited: drop its bytes */
+			log_info("write-back %s: the file was removed meanwhile; dropped",
+				 it->uid);
+			core_staging_path(q->c, it->uid, path, sizeof(path));
+			unlink(path);
+		}
 		err_file(q, it->uid, NULL);
 		goto finished;
 	}
@@ -131,6 +152,7 @@ static void handle(struct upq *q, struct upq_item *it)
 		log_warn("write-back %s: %s; retrying", it->uid, text);
 		it->not_before_ms = mono_ms() + backoff(q, it->tries - 1);
 		pthread_mutex_lock(&q->lock);
+		running_remove_locked(q, it);
 		insert_locked(q, it);
 		pthread_cond_broadcast(&q->cond);
 		pthread_mutex_unlock(&q->lock);
@@ -142,10 +164,13 @@ static void handle(struct upq *q, struct upq_item *it)
 	if (rc == 0)
 		err_file(q, it->uid, NULL);
 finished:
-	free(it);
+	close(it->fd);
 	pthread_mutex_lock(&q->lock);
+	running_remove_locked(q, it);
 	done_locked(q);
+	pthread_cond_broadcast(&q->done);
 	pthread_mutex_unlock(&q->lock);
+	free(it);
 }
 
 static void *worker(void *arg)
@@ -176,6 +201,8 @@ static void *worker(void *arg)
 			continue;
 		}
 		q->head = it->next;
+		it->next = q->running;
+		q->running = it;
 		pthread_mutex_unlock(&q->lock);
 		handle(q, it);
 		pthread_mutex_lock(&q->lock);
@@ -199,6 +226,7 @@ int upq_start(struct core *c, struct upq **out)
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
 	pthread_cond_init(&q->idle, NULL);
+	pthread_cond_init(&q->done, NULL);
 	for (i = 0; i < (unsigned)env_long("LAMFS_WB_WORKERS", 4, 1, UPQ_MAX_WORKERS); i++) {
 		rc = -pthread_create(&q->workers[i], NULL, worker, q);
 		if (rc < 0)
@@ -213,12 +241,13 @@ int upq_start(struct core *c, struct upq **out)
 	return 0;
 }
 
-int upq_push(struct upq *q, const char *uid)
+int upq_push(struct upq *q, const char *uid, int fd)
 {
 	struct upq_item *it = calloc(1, sizeof(*it));
 
 	if (!it)
 		return -ENOMEM;
+	it->fd = fd;
 	snprintf(it->uid, sizeof(it->uid), "%s", uid);
 	it->not_before_ms = mono_ms();
 	pthread_mutex_lock(&q->lock);
@@ -238,14 +267,17 @@ struct resume_ctx {
 static int resume_cb(void *ctx, const struct lamfs_record *rec)
 {
 	struct resume_ctx *r = ctx;
-	char path[PATH_MAX];
+	int fd = -1;
 
-	core_staging_path(r->q->c, rec->uid, path, sizeof(path));
-	if (access(path, F_OK) != 0)
-		return 0; /* no staged bytes: only lamfs-repair can decide */
-	r->rc = upq_push(r->q, rec->uid);
+	/* No staged bytes: only lamfs-repair can decide.  Locked: a live mount
+	 * owns that save (it is uploading it now): not ours to touch. */
+	if (core_staged_lock(r->q->c, rec->uid, &fd) < 0)
+		return 0;
+	r->rc = upq_push(r->q, rec->uid, fd);
 	if (r->rc == 0)
 		r->n++;
+	else
+		close(fd);
 	return r->rc;
 }
 
@@ -304,10 +336,104 @@ void upq_stop(struct upq *q)
 		pthread_join(q->workers[i], NULL);
 	while ((it = q->head) != NULL) {
 		q->head = it->next;
+		close(it->fd); /* its lock goes; the next mount resumes it */
 		free(it);
 	}
 	pthread_cond_destroy(&q->cond);
 	pthread_cond_destroy(&q->idle);
+	pthread_cond_destroy(&q->done);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
+}
+
+/* 1 when uid is queued or being handled. */
+static int queued_locked(struct upq *q, const char *uid)
+{
+	struct upq_item *it;
+
+	for (it = q->head; it; it = it->next)
+		if (!strcmp(it->uid, uid))
+			return 1;
+	for (it = q->running; it; it = it->next)
+		if (!strcmp(it->uid, uid))
+			return 1;
+	return 0;
+}
+
+struct wait_ctx {
+	char (*uids)[LAMFS_UID_LEN + 1];
+	size_t n, cap;
+	struct upq *q;               /* newest: the queue, else NULL */
+	struct lamfs_record *newest; /* newest: the pending record with the top id */
+	int found;
+};
+
+static int flagged_cb(void *ctx, const struct lamfs_record *rec)
+{
+	struct wait_ctx *w = ctx;
+	void *p;
+
+	if (!rec->storage_ongoing)
+		return 0;
+	if (w->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 4;
+		p = realloc(w->uids, w->cap * sizeof(*w->uids));
+		if (!p)
+			return -ENOMEM;
+		w->uids = p;
+	}
+	memcpy(w->uids[w->n++], rec->uid, LAMFS_UID_LEN + 1);
+	return 0;
+}
+
+int upq_wait_key(struct upq *q, const char *key, long timeout_ms)
+{
+	struct wait_ctx w = { .uids = NULL };
+	struct timespec ts;
+	size_t i;
+	int rc = meta_versions(core_meta(q->c), key, flagged_cb, &w);
+
+	if (rc < 0 || w.n == 0)
+		goto out;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&q->lock);
+	for (i = 0; i < w.n && rc == 0; i++) {
+		while (rc == 0 && queued_locked(q, w.uids[i]))
+			rc = -pthread_cond_timedwait(&q->done, &q->lock, &ts);
+	}
+	pthread_mutex_unlock(&q->lock);
+out:
+	free(w.uids);
+	return rc;
+}
+
+static int newest_cb(void *ctx, const struct lamfs_record *rec)
+{
+	struct wait_ctx *w = ctx;
+	int mine;
+
+	if (!rec->storage_ongoing || (w->found && rec->id < w->newest->id))
+		return 0;
+	pthread_mutex_lock(&w->q->lock);
+	mine = queued_locked(w->q, rec->uid);
+	pthread_mutex_unlock(&w->q->lock);
+	if (mine) {
+		*w->newest = *rec;
+		w->found = 1;
+	}
+	return 0;
+}
+
+int upq_newest_pending(struct upq *q, const char *key, struct lamfs_record *out)
+{
+	struct wait_ctx w = { NULL, 0, 0, q, out, 0 };
+	int rc = meta_versions(core_meta(q->c), key, newest_cb, &w);
+
+	return rc < 0 ? rc : (w.found ? 0 : -ENOENT);
 }

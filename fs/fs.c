@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -44,6 +45,9 @@ struct fs_file {
 	struct core_stage *stage;    /* writers */
 	struct core_attrs attrs;     /* writers: recorded at save */
 	int mtime_explicit;          /* utimens after the last write */
+	int error;                   /* a write or truncate failed (-errno): the
+	                                content is incomplete and is never saved;
+	                                flush/fsync report it */
 	int touched;                 /* written or truncated through this handle;
 	                                a flush before that (bash's `>` dups and
 	                                closes the fd at once) leaves the save to
@@ -216,6 +220,42 @@ static int writer_under(struct fs *fs, const char *key)
 	return found;
 }
 
+/*
+ * Write-back: this mount's own saves at key that are still uploading are
+ * hidden, like any storage-ongoing record; a lookup or open of that key on
+ * this mount waits (at most LAMFS_WB_WAIT seconds, default 30) for them, so
+ * `cp a b && cat b` and `cp h f && echo x >> f` see the bytes just written.
+ */
+static void wait_pending(struct fs *fs, const char *key)
+{
+	static long wait_ms = -1;
+	const char *v;
+
+	if (!fs->upq)
+		return;
+	if (wait_ms < 0) {
+		v = getenv("LAMFS_WB_WAIT");
+		wait_ms = (v && atol(v) >= 0) ? atol(v) * 1000 : 30000;
+	}
+	if (upq_wait_key(fs->upq, key, wait_ms) == -ETIMEDOUT)
+		log_warn("write-back: %s is still uploading; answering without it", key);
+}
+
+/* Write-back: when this mount's newest pending save at key is newer than what
+ * e holds (committed or nothing), put it in e and say 1. */
+static int newer_pending(struct fs *fs, const char *key, struct meta_entry *e)
+{
+	struct lamfs_record p;
+
+	if (!fs->upq || upq_newest_pending(fs->upq, key, &p) < 0)
+		return 0;
+	if (e->type == META_FILE && e->rec.id > p.id)
+		return 0;
+	e->type = META_FILE;
+	e->rec = p;
+	return 1;
+}
+
 /* 1 when this mount has a live writer at path (a file not saved yet). */
 static int writer_find_exists(const char *path)
 {
@@ -302,6 +342,10 @@ static int lamfs_getattr(const char *path, struct stat *st, struct fuse_file_inf
 	 * process must not shrink the kernel's size under a reader of it), else
 	 * this mount's own file that is still being written. */
 	rc = core_lookup(fs->core, path_key(path), &e);
+	if (rc == -ENOENT && fs->upq) {
+		wait_pending(fs, path_key(path));
+		rc = core_lookup(fs->core, path_key(path), &e);
+	}
 	if (rc == 0 && e.type == META_FILE)
 		stat_record(&e.rec, st);
 	else if (rc == 0)
@@ -612,17 +656,19 @@ static int file_save(struct fs *fs, struct fs_file *f)
 	memcpy(key, f->key, sizeof(key));
 	unlinked = f->unlinked;
 	pthread_mutex_unlock(&fs->lock);
+	if (f->error)
+		return f->error; /* never save a file some of whose writes failed */
 	if (unlinked || !core_stage_dirty(f->stage))
 		return 0;
 	if (!f->mtime_explicit)
 		f->attrs.mtime_ns = now_ns();
 	if (fs->upq) {
 		struct lamfs_record rec;
-		int deferred = 0;
+		int staged_fd = -1;
 
-		rc = core_save_deferred(fs->core, f->stage, key, &f->attrs, &rec, &deferred);
-		if (rc == 0 && deferred)
-			rc = upq_push(fs->upq, rec.uid);
+		rc = core_save_deferred(fs->core, f->stage, key, &f->attrs, &rec, &staged_fd);
+		if (rc == 0 && staged_fd >= 0)
+			rc = upq_push(fs->upq, rec.uid, staged_fd);
 	} else {
 		rc = core_save(fs->core, f->stage, key, &f->attrs, NULL);
 	}
@@ -642,6 +688,8 @@ static int open_writer(struct fs *fs, const char *key, int trunc, const struct c
 	snprintf(f->key, sizeof(f->key), "%s", key);
 	f->attrs = *a;
 	f->append = (fi->flags & O_APPEND) != 0;
+	if (!trunc)
+		wait_pending(fs, key); /* start from the bytes this mount just wrote */
 	rc = core_lookup(fs->core, key, &e);
 	if (rc == 0 && e.type == META_DIR) {
 		rc = -EISDIR;
@@ -659,6 +707,13 @@ static int open_writer(struct fs *fs, const char *key, int trunc, const struct c
 	}
 	if (rc < 0)
 		goto out;
+	if (!trunc && newer_pending(fs, key, &e)) {
+		/* This mount's own save of key still uploading (it waited out
+		 * LAMFS_WB_WAIT): build on those bytes, not on an older version. */
+		f->attrs.mode = e.rec.mode;
+		f->attrs.owner_uid = e.rec.owner_uid;
+		f->attrs.owner_gid = e.rec.owner_gid;
+	}
 	rc = core_stage_open(fs->core, (trunc || e.type != META_FILE) ? NULL : &e.rec, &f->stage);
 	if (rc == 0 && trunc && e.type == META_FILE)
 		rc = core_stage_truncate(f->stage, 0);
@@ -684,7 +739,10 @@ static int lamfs_create(const char *path, mode_t mode, struct fuse_file_info *fi
 		return -EROFS;
 	if (rc < 0)
 		return rc;
-	return open_writer(fs, path_key(path), 1, &a, fi);
+	/* The name looked free, but a write-back save of it may still be
+	 * uploading on this mount: then this opens that file (O_APPEND keeps its
+	 * bytes), as it would on a disk. */
+	return open_writer(fs, path_key(path), !fs->upq || (fi->flags & O_TRUNC), &a, fi);
 }
 
 /*
@@ -713,6 +771,7 @@ static int open_reader(struct fs *fs, const char *key, struct fuse_file_info *fi
 		rc = -ENOMEM;
 		goto out;
 	}
+	wait_pending(fs, key);
 	rc = core_lookup(fs->core, key, &e);
 	if (rc == -ENOENT && w) {
 		f->shared = w; /* this mount's unsaved bytes: read them */
@@ -800,10 +859,12 @@ static int lamfs_write(const char *path, const char *buf, size_t size, off_t off
 	pthread_mutex_lock(&f->lock);
 	if (f->append)
 		off = (off_t)core_stage_size(f->stage);
-	n = core_stage_write(f->stage, buf, size, (uint64_t)off);
+	n = f->error ? f->error : core_stage_write(f->stage, buf, size, (uint64_t)off);
 	if (n > 0) {
 		f->mtime_explicit = 0;
 		f->touched = 1;
+	} else if (n < 0 && !f->error) {
+		f->error = (int)n; /* what reached the stage is not the file */
 	}
 	pthread_mutex_unlock(&f->lock);
 	return (int)n;
@@ -822,9 +883,11 @@ static int lamfs_truncate(const char *path, off_t size, struct fuse_file_info *f
 		return -EROFS;
 	if (f && f->stage) {
 		pthread_mutex_lock(&f->lock);
-		rc = core_stage_truncate(f->stage, (uint64_t)size);
+		rc = f->error ? f->error : core_stage_truncate(f->stage, (uint64_t)size);
 		f->mtime_explicit = 0;
 		f->touched = 1;
+		if (rc < 0)
+			f->error = rc;
 		pthread_mutex_unlock(&f->lock);
 		return rc;
 	}
@@ -875,7 +938,7 @@ static int lamfs_flush(const char *path, struct fuse_file_info *fi)
 	if (!f->stage)
 		return 0;
 	pthread_mutex_lock(&f->lock);
-	if (f->touched)
+	if (f->touched || f->error)
 		rc = file_save(fs, f);
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0)
@@ -910,7 +973,8 @@ static int lamfs_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (f->stage) {
 		pthread_mutex_lock(&f->lock);
-		rc = file_save(fs, f); /* dirty only if written after the last flush */
+		rc = f->error ? 0 : file_save(fs, f); /* dirty only if written after
+							   the last flush */
 		pthread_mutex_unlock(&f->lock);
 		if (rc < 0) {
 			pthread_mutex_lock(&fs->lock);
@@ -1152,6 +1216,18 @@ static int fuse_args_build(struct fuse_args *args, const struct fs_mount_opts *o
 	return rc;
 }
 
+/* Every pending write-back upload keeps its staging file open (its lock),
+ * so take all the descriptors the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 /* How long an unmount waits for write-back uploads (LAMFS_DRAIN_TIMEOUT, s). */
 static int drain_seconds(void)
 {
@@ -1173,6 +1249,7 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 	int rc, mounted = 0, status = 1, writeback = 0;
 
 	pthread_mutex_init(&fs.lock, NULL);
+	raise_fd_limit();
 	rc = core_open(o->instance, 0, &fs.core, &err);
 	if (rc < 0) {
 		snprintf(msg, sizeof(msg), "%s", err ? err : strerror(-rc));
@@ -1184,6 +1261,12 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 			 rc == -EBUSY ? "lamfs-repair is working on this instance; try again "
 					"when it is done" : strerror(-rc));
 		goto out;
+	}
+	{
+		unsigned swept = 0;
+
+		if (core_staging_sweep(fs.core, &swept) == 0 && swept)
+			log_info("staging: removed %u files left by writers that died", swept);
 	}
 	if (opts_split(o->fuse_opts, &user_opts, &writeback) < 0 ||
 	    fuse_args_build(&args, o, user_opts) < 0) {
