@@ -168,6 +168,35 @@ static int collect_cb(void *ctx, const char *name, const struct meta_entry *e)
 	return d->rc < 0;
 }
 
+/* If key lies below a subfolder of folder that is not listed yet, list it. */
+static int add_flagged_folder(struct dirlist *d, const char *folder, const char *key)
+{
+	size_t n = strlen(folder), len, i;
+	const char *rest, *slash;
+	char **names;
+
+	if (n && (strncmp(key, folder, n) != 0 || key[n] != '/'))
+		return 0;
+	rest = n ? key + n + 1 : key;
+	slash = strchr(rest, '/');
+	if (!slash)
+		return 0;
+	len = (size_t)(slash - rest);
+	for (i = 0; i < d->n; i++)
+		if (strlen(d->names[i]) == len && !strncmp(d->names[i], rest, len))
+			return 0;
+	names = realloc(d->names, (d->n + 1) * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	d->names = names;
+	d->cap = d->n + 1;
+	d->names[d->n] = strndup(rest, len);
+	if (!d->names[d->n])
+		return -ENOMEM;
+	d->n++;
+	return 0;
+}
+
 static int walk(struct core *c, const char *folder, struct ls_out *o)
 {
 	struct dirlist d = { NULL, 0, 0, { NULL, 0, 0 }, 0 };
@@ -175,14 +204,20 @@ static int walk(struct core *c, const char *folder, struct ls_out *o)
 	size_t i, j;
 	int rc;
 
-	/* A readdir callback runs under the store's lock: collect, then walk. */
+	/* A readdir callback runs under the store's lock: collect, then walk.
+	 * A folder that holds only saves in flight has no row yet (folders are
+	 * made when a save finishes): with --all it is walked all the same. */
 	rc = core_readdir(c, folder, collect_cb, &d);
+	if (rc == -ENOENT && o->flagged.n)
+		rc = 0;
 	if (rc == 0)
 		rc = d.rc;
 	for (i = 0; rc == 0 && i < o->flagged.n; i++) {
 		key_split(o->flagged.v[i].key, parent);
 		if (!strcmp(parent, folder))
 			rc = reclist_add(&d.files, &o->flagged.v[i]);
+		else
+			rc = add_flagged_folder(&d, folder, o->flagged.v[i].key);
 	}
 	if (rc == 0) {
 		/* (qsort must not get the NULL of an empty list) */
