@@ -1,8 +1,9 @@
 /*
  * meta.c — the public metadata-store functions: argument checks, the
  * handle's lock, and one call into the backend's ops table (meta_impl.h).
- * Also the one SQLite result code -> errno mapping and the dropped-list
- * helpers, which every backend shares.
+ * Also the one SQLite result code -> errno mapping, the one PostgreSQL
+ * SQLSTATE -> errno mapping, and the dropped-list helpers, which every
+ * backend shares.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -60,6 +61,63 @@ int meta_sqlite_errno(int rc, int sys_errno)
 	return err;
 }
 
+int meta_pg_errno(const char *state)
+{
+	/* exact codes first, then whole classes (the first two characters) */
+	static const struct {
+		const char *code;
+		int err;
+	} exact[] = {
+		{ "00000", 0 },
+		{ "23505", -EEXIST },   /* unique_violation: a concurrent insert won */
+		{ "40001", -EBUSY },    /* serialization_failure, after the retries */
+		{ "40P01", -EBUSY },    /* deadlock_detected, after the retries */
+		{ "42501", -EACCES },   /* insufficient_privilege */
+		{ "25006", -EROFS },    /* read_only_sql_transaction: a standby */
+		{ "53100", -ENOSPC },   /* disk_full */
+		{ "53200", -ENOMEM },   /* out_of_memory */
+		{ "53300", -EBUSY },    /* too_many_connections */
+		{ "57014", -EINTR },    /* query_canceled */
+		{ "3D000", -ENOENT },   /* invalid_catalog_name: no such database */
+		{ "3F000", -ENOENT },   /* invalid_schema_name */
+		{ "42P01", -EBADMSG },  /* undefined_table: not (or no longer) lamfs's */
+		{ "42703", -EBADMSG },  /* undefined_column */
+		{ "22021", -EILSEQ },   /* character_not_in_repertoire: bad UTF-8 */
+		{ "22P05", -EILSEQ },   /* untranslatable_character */
+		{ "XX001", -EBADMSG },  /* data_corrupted */
+		{ "XX002", -EBADMSG },  /* index_corrupted */
+	};
+	static const struct {
+		const char *cls;
+		int err;
+	} classes[] = {
+		{ "08", -EIO },         /* connection_exception (after the reconnect) */
+		{ "57", -EIO },         /* operator_intervention: shutdown, restart */
+		{ "28", -EACCES },      /* invalid_authorization_specification */
+		{ "22", -EINVAL },      /* data_exception */
+		{ "23", -EINVAL },      /* integrity_constraint_violation */
+	};
+	size_t i;
+	int err = -EIO;
+
+	if (!state || strlen(state) != 5)
+		goto out;
+	for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
+		if (!strcmp(state, exact[i].code)) {
+			err = exact[i].err;
+			goto out;
+		}
+	}
+	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+		if (!strncmp(state, classes[i].cls, 2)) {
+			err = classes[i].err;
+			goto out;
+		}
+	}
+out:
+	return err;
+}
+
 int meta_dropped_add(struct meta_dropped *d, const char *uid, const char *suffix,
 		     int storage_id)
 {
@@ -106,12 +164,15 @@ static int key_fits(const char *key)
 
 /* ---- open and close ---- */
 
-/* Which backend a url names; *path points into url for SQLite. */
-static int url_parse(const char *url, const char **path)
+enum meta_store { META_STORE_SQLITE, META_STORE_PG };
+
+/* Which store a url names (*store); *path points into url for SQLite. */
+static int url_parse(const char *url, enum meta_store *store, const char **path)
 {
 	int rc = 0;
 
 	*path = NULL;
+	*store = META_STORE_SQLITE;
 	if (!url || !url[0]) {
 		rc = -EINVAL;
 	} else if (!strncmp(url, "sqlite:", 7)) {
@@ -120,8 +181,10 @@ static int url_parse(const char *url, const char **path)
 			*path += 2;
 		if (!(*path)[0])
 			rc = -EINVAL;
+	} else if (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11)) {
+		*store = META_STORE_PG;         /* libpq's two URI prefixes */
 	} else if (strstr(url, "://")) {
-		rc = -EPROTONOSUPPORT;          /* postgresql:// comes later */
+		rc = -EPROTONOSUPPORT;
 	} else {
 		*path = url;
 	}
@@ -131,17 +194,21 @@ static int url_parse(const char *url, const char **path)
 int meta_open(const char *url, unsigned flags, struct meta **out)
 {
 	struct meta *m = NULL;
+	enum meta_store store;
 	const char *path;
 	int rc;
 
 	if (out)
 		*out = NULL;
-	rc = out ? url_parse(url, &path) : -EINVAL;
+	rc = out ? url_parse(url, &store, &path) : -EINVAL;
 	if (rc == 0 && (flags & META_CREATE) && (flags & META_READONLY))
 		rc = -EINVAL;
 	if (rc < 0)
 		goto out;
-	rc = meta_sqlite_open(path, flags, &m);
+	if (store == META_STORE_PG)
+		rc = meta_pg_open(url, flags, &m);
+	else
+		rc = meta_sqlite_open(path, flags, &m);
 	if (rc < 0)
 		goto out;
 	rc = -pthread_mutex_init(&m->lock, NULL);

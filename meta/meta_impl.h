@@ -3,10 +3,10 @@
  * struct every backend embeds.
  *
  * The public functions in meta.h live in meta.c: they check their arguments,
- * take the handle's lock and call one op.  A backend (meta_sqlite.c; a
- * PostgreSQL one later) fills a `struct meta_ops` with designated
- * initialisers and embeds `struct meta` as its first member, downcasting
- * through a checked helper.
+ * take the handle's lock and call one op.  A backend (meta_sqlite.c,
+ * meta_pg.c) fills a `struct meta_ops` with designated initialisers and
+ * embeds `struct meta` as its first member, downcasting through a checked
+ * helper.
  *
  * Every op is called with m->lock held, arguments already checked (keys not
  * longer than LAMFS_KEY_MAX; keys that name something new passed key_check();
@@ -77,6 +77,26 @@ int meta_sqlite_open(const char *path, unsigned flags, struct meta **out);
  * for an error code; 0 for SQLITE_OK/ROW/DONE).
  */
 int meta_sqlite_errno(int rc, int sys_errno);
+
+/* Open a PostgreSQL store at a libpq url ("postgresql://..." or
+ * "postgres://...", flags as meta_open).  On success *out is a handle whose
+ * lock meta.c initialises. */
+int meta_pg_open(const char *url, unsigned flags, struct meta **out);
+
+/*
+ * The one SQLSTATE -> errno mapping (meta.h lists it).  state is the
+ * five-character SQLSTATE of a failed statement; NULL or "" (libpq failed on
+ * its side, no server answer) is -EIO.  Returns a negative errno (0 for
+ * "00000").  Retrying is decided before: meta_pg.c runs a transaction again
+ * after 40001/40P01/23505 and reconnects after a lost connection; the codes
+ * that get here are what is left after that.
+ */
+int meta_pg_errno(const char *state);
+
+/* Copy url into out (size bytes, always terminated) with every password in
+ * it replaced by "***": the userinfo one ("user:secret@host") and any
+ * "password=" / "sslpassword=" parameter.  What logs may show of a url. */
+void meta_pg_redact(const char *url, char *out, size_t size);
 
 /* Append one object to d; 0 or -ENOMEM. */
 int meta_dropped_add(struct meta_dropped *d, const char *uid, const char *suffix,

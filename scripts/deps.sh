@@ -13,13 +13,14 @@ build_pkgs=(
 	libfuse3-dev fuse3
 	libsqlite3-dev sqlite3
 	libssl-dev libcurl4-openssl-dev libexpat1-dev libinih-dev libjson-c-dev
-	libcmocka-dev
+	libpq-dev libcmocka-dev
 	attr
 )
 # What tests/e2e/*.sh and scripts/test.sh call besides the build tools.
 test_pkgs=(
 	rsync tar attr sqlite3 openssl python3 util-linux coreutils diffutils
-	findutils procps fuse3 gzip
+	findutils procps fuse3 gzip bsdutils curl jq
+	postgresql-15
 )
 
 want=("${build_pkgs[@]}")

@@ -1,7 +1,17 @@
 /*
- * test_meta.c — the SQLite metadata store, through meta.h only, with the
- * database checked behind its back through the sqlite3 API (rows present or
- * not, column values the e2e tests and LaminDB rely on).
+ * test_meta.c — the metadata-store contract (meta.h), one table of cases run
+ * against every store: SQLite always; PostgreSQL when LAMFS_TEST_PG_URL names
+ * a database the tests may use (tests/pg/run-unit.sh starts a throwaway
+ * server and sets it), with a printed skip otherwise.
+ *
+ * Each case gets a freshly created store (SQLite: a file in a temp dir;
+ * PostgreSQL: a schema of its own, named in the url's search_path) and checks
+ * the database behind the store's back through the store's own client
+ * library: rows present or not, column values the e2e tests and LaminDB rely
+ * on.  The SQL of those checks is written once, with ?1 parameters, in the
+ * dialect both share.  Cases that only make sense for one store (a damaged
+ * SQLite file, a PostgreSQL session killed mid-transaction) say so in the
+ * table at the end.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,15 +29,52 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "key.h"
+#include "log.h"
 #include "meta.h"
+#include "meta_impl.h"
 #include "uid.h"
 
+#define MAX_PLACES 4
+
+struct fx;
+
+/* One metadata store under test, and how to look behind its back. */
+struct store {
+	const char *name;
+	unsigned bit;                 /* S_SQLITE or S_PG: which cases apply */
+	/* 0, or -1 when this store cannot be tested here (says why). */
+	int (*avail)(void);
+	/* A new empty place for a store: its url into url (size bytes). */
+	void (*place)(struct fx *f, const char *name, char *url, size_t size);
+	/* Remove every place the case made. */
+	void (*wipe)(struct fx *f);
+	/* First column of the first row of sql (?1 = arg when not NULL), read
+	 * behind the store's back: an integer (booleans 1/0), -1 when no row,
+	 * -2 for NULL. */
+	long long (*q1)(struct fx *f, const char *sql, const char *arg);
+	/* Like q1, as text ("<none>", "<null>"). */
+	const char *(*q1s)(struct fx *f, const char *sql, const char *arg);
+	/* Run constant SQL on the case's store. */
+	void (*exec)(struct fx *f, const char *sql);
+};
+
+#define S_SQLITE 1u
+#define S_PG 2u
+#define S_ALL (S_SQLITE | S_PG)
+
 struct fx {
-	char dir[64];
-	char db[128];
+	const struct store *st;
+	char dir[64];                 /* scratch directory of the case */
+	char url[1024];               /* the store every case starts with */
+	char db[128];                 /* SQLite: its file */
+	char schema[64];              /* PostgreSQL: its schema */
+	char places[MAX_PLACES][64];  /* PostgreSQL: schemas made by place() */
+	int nplaces;
+	PGconn *bd;                   /* PostgreSQL: the connection behind the store */
 	struct meta *m;
 };
 
@@ -41,29 +88,6 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return remove(path);
 }
 
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_meta.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->db, sizeof(f->db), "%s/meta.db", f->dir);
-	assert_int_equal(meta_open(f->db, META_CREATE, &f->m), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	meta_close(f->m);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
-
 /* A side path in the fixture's folder. */
 static const char *fx_path(struct fx *f, const char *name)
 {
@@ -73,9 +97,34 @@ static const char *fx_path(struct fx *f, const char *name)
 	return p;
 }
 
-/* First column of the first row of sql (with ?1 = arg when not NULL) as an
- * integer, read through a separate connection; -1 when no row. */
 static long long q1(struct fx *f, const char *sql, const char *arg)
+{
+	return f->st->q1(f, sql, arg);
+}
+
+static const char *q1s(struct fx *f, const char *sql, const char *arg)
+{
+	return f->st->q1s(f, sql, arg);
+}
+
+/* ---- SQLite ---- */
+
+static int sq_avail(void)
+{
+	return 0;
+}
+
+static void sq_place(struct fx *f, const char *name, char *url, size_t size)
+{
+	snprintf(url, size, "%s", fx_path(f, name));
+}
+
+static void sq_wipe(struct fx *f)
+{
+	(void)f;   /* the files are in f->dir */
+}
+
+static long long sq_q1(struct fx *f, const char *sql, const char *arg)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
@@ -92,8 +141,7 @@ static long long q1(struct fx *f, const char *sql, const char *arg)
 	return v;
 }
 
-/* Like q1, the first column as text into buf ("<null>" / "<none>"). */
-static const char *q1s(struct fx *f, const char *sql, const char *arg)
+static const char *sq_q1s(struct fx *f, const char *sql, const char *arg)
 {
 	static char buf[2048];
 	sqlite3 *db = NULL;
@@ -113,16 +161,219 @@ static const char *q1s(struct fx *f, const char *sql, const char *arg)
 	return buf;
 }
 
-/* Run constant SQL on the database through a separate connection. */
+/* Run constant SQL on the SQLite file at path through a separate connection. */
 static void exec_sql(const char *path, const char *sql)
 {
 	sqlite3 *db = NULL;
 	char *err = NULL;
 
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
 		fail_msg("%s: %s", sql, err);
 	sqlite3_close(db);
+}
+
+static void sq_exec(struct fx *f, const char *sql)
+{
+	exec_sql(f->db, sql);
+}
+
+/* ---- PostgreSQL ---- */
+
+static const char *pg_base_url(void)
+{
+	const char *u = getenv("LAMFS_TEST_PG_URL");
+
+	return u && u[0] ? u : NULL;
+}
+
+static void pg_quiet(void *ctx, const char *msg)
+{
+	(void)ctx;
+	(void)msg;
+}
+
+/* A connection to url (application_name `app`), or a failed test. */
+static PGconn *pg_connect_as(const char *url, const char *app)
+{
+	const char *kw[] = { "dbname", "application_name", NULL };
+	const char *val[] = { url, app, NULL };
+	PGconn *c = PQconnectdbParams(kw, val, 1);
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("cannot connect to the test database: %s", PQerrorMessage(c));
+	PQsetNoticeProcessor(c, pg_quiet, NULL);   /* "drop cascades to ..." */
+	return c;
+}
+
+/* Run constant SQL (several statements allowed) on c. */
+static void pg_exec_on(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+}
+
+static int pg_avail(void)
+{
+	PGconn *c;
+
+	if (!pg_base_url()) {
+		printf("meta contract: LAMFS_TEST_PG_URL is not set: the PostgreSQL store is "
+		       "NOT tested (tests/pg/run-unit.sh starts a server and runs them)\n");
+		return -1;
+	}
+	c = pg_connect_as(pg_base_url(), "lamfs-test");
+	PQfinish(c);
+	return 0;
+}
+
+/* The url of schema `schema`: the base url with search_path and an
+ * application_name that names the schema (so a test can find the store's
+ * sessions in pg_stat_activity). */
+static void pg_url_of(const char *schema, char *url, size_t size)
+{
+	const char *base = pg_base_url();
+
+	snprintf(url, size, "%s%coptions=-csearch_path%%3D%s&application_name=%s", base,
+		 strchr(base, '?') ? '&' : '?', schema, schema);
+}
+
+static void pg_place(struct fx *f, const char *name, char *url, size_t size)
+{
+	char sql[256], *schema;
+
+	assert_true(f->nplaces < MAX_PLACES);
+	schema = f->places[f->nplaces++];
+	assert_true(strlen(f->schema) + 1 + strlen(name) < sizeof(f->places[0]));
+	snprintf(schema, sizeof(f->places[0]), "%.40s_%.20s", f->schema, name);
+	snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
+	pg_exec_on(f->bd, sql);
+	pg_url_of(schema, url, size);
+}
+
+static void pg_wipe(struct fx *f)
+{
+	char sql[256];
+	int i;
+
+	if (!f->bd)
+		return;
+	for (i = 0; i < f->nplaces; i++) {
+		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", f->places[i]);
+		pg_exec_on(f->bd, sql);
+	}
+	PQfinish(f->bd);
+	f->bd = NULL;
+}
+
+/* sql with its ?N parameters written $N. */
+static void pg_dialect(const char *sql, char *out, size_t size)
+{
+	size_t i, n = 0;
+
+	for (i = 0; sql[i] && n + 1 < size; i++)
+		out[n++] = sql[i] == '?' && sql[i + 1] >= '1' && sql[i + 1] <= '9' ? '$' : sql[i];
+	out[n] = '\0';
+}
+
+/* Run sql on the case's connection; the result, or a failed test. */
+static PGresult *pg_query(struct fx *f, const char *sql, const char *arg)
+{
+	char q[4096];
+	PGresult *r;
+
+	pg_dialect(sql, q, sizeof(q));
+	r = PQexecParams(f->bd, q, arg ? 1 : 0, NULL, arg ? &arg : NULL, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", q, PQerrorMessage(f->bd));
+	return r;
+}
+
+static long long pg_q1(struct fx *f, const char *sql, const char *arg)
+{
+	PGresult *r = pg_query(f, sql, arg);
+	long long v = -1;
+
+	if (PQntuples(r) > 0 && PQgetisnull(r, 0, 0))
+		v = -2;
+	else if (PQntuples(r) > 0 && !strcmp(PQgetvalue(r, 0, 0), "t"))
+		v = 1;
+	else if (PQntuples(r) > 0 && !strcmp(PQgetvalue(r, 0, 0), "f"))
+		v = 0;
+	else if (PQntuples(r) > 0)
+		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return v;
+}
+
+static const char *pg_q1s(struct fx *f, const char *sql, const char *arg)
+{
+	static char buf[2048];
+	PGresult *r = pg_query(f, sql, arg);
+
+	snprintf(buf, sizeof(buf), "<none>");
+	if (PQntuples(r) > 0)
+		snprintf(buf, sizeof(buf), "%s",
+			 PQgetisnull(r, 0, 0) ? "<null>" : PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return buf;
+}
+
+static void pg_exec(struct fx *f, const char *sql)
+{
+	pg_exec_on(f->bd, sql);
+}
+
+static const struct store stores[] = {
+	{ "sqlite", S_SQLITE, sq_avail, sq_place, sq_wipe, sq_q1, sq_q1s, sq_exec },
+	{ "postgresql", S_PG, pg_avail, pg_place, pg_wipe, pg_q1, pg_q1s, pg_exec },
+};
+
+static int setup(void **state)
+{
+	const struct store *st = *state;
+	struct fx *f = calloc(1, sizeof(*f));
+	static int serial;
+
+	assert_non_null(f);
+	f->st = st;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_meta.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	if (st->bit == S_SQLITE) {
+		snprintf(f->db, sizeof(f->db), "%s/meta.db", f->dir);
+		snprintf(f->url, sizeof(f->url), "%s", f->db);
+	} else {
+		/* a schema per case: lamfs_t<pid>_<n> */
+		char sql[128];
+
+		snprintf(f->schema, sizeof(f->schema), "lamfs_t%d_%d", (int)getpid(), ++serial);
+		snprintf(f->places[f->nplaces++], sizeof(f->places[0]), "%s", f->schema);
+		f->bd = pg_connect_as(pg_base_url(), "lamfs-test-backdoor");
+		snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", f->schema);
+		pg_exec_on(f->bd, sql);
+		PQfinish(f->bd);
+		/* from now on in the case's schema (also after a PQreset()) */
+		pg_url_of(f->schema, f->url, sizeof(f->url));
+		f->bd = pg_connect_as(f->url, "lamfs-test-backdoor");
+	}
+	assert_int_equal(meta_open(f->url, META_CREATE, &f->m), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	meta_close(f->m);
+	f->st->wipe(f);
+	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
 }
 
 static void fake_checksum(const char *content, char out[LAMFS_CHECKSUM_LEN + 1])
@@ -265,30 +516,66 @@ static int64_t cpu_ns(void)
 
 /* ---- open, create, schema ---- */
 
+/* What only one store's create leaves behind. */
+static void check_created(struct fx *f)
+{
+	if (f->st->bit == S_SQLITE) {
+		assert_string_equal(q1s(f, "PRAGMA journal_mode", NULL), "wal");
+		assert_int_equal(q1(f, "PRAGMA page_size", NULL), 8192);
+		assert_int_equal(q1(f, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+				    "AND name IN ('artifact_latest_key', 'artifact_parent_name', "
+				    "'artifact_key', 'folder_parent_name', 'artifact_flagged')",
+				    NULL), 5);
+		return;
+	}
+	assert_int_equal(q1(f, "SELECT count(*) FROM pg_indexes WHERE schemaname = "
+			    "current_schema() AND indexname IN ('artifact_latest_key', "
+			    "'artifact_parent_name', 'artifact_key', 'folder_parent_name', "
+			    "'artifact_flagged')", NULL), 5);
+	/* one latest live version per key: a unique index with that predicate */
+	assert_int_equal(q1(f, "SELECT indexdef LIKE 'CREATE UNIQUE INDEX % (key) WHERE "
+			    "(is_latest AND (branch_id = 1))' FROM pg_indexes WHERE schemaname = "
+			    "current_schema() AND indexname = 'artifact_latest_key'", NULL), 1);
+	assert_int_equal(q1(f, "SELECT count(*) FROM information_schema.columns WHERE "
+			    "table_schema = current_schema() AND column_name IN ('key', 'parent', "
+			    "'name', 'path', 'uid') AND collation_name = 'C'", NULL), 7);
+	assert_string_equal(q1s(f, "SELECT data_type FROM information_schema.columns WHERE "
+				"table_schema = current_schema() AND table_name = 'artifact' AND "
+				"column_name = '_aux'", NULL), "jsonb");
+}
+
 static void test_create_open_reopen(void **state)
 {
 	struct fx *f = *state;
 	struct meta *m = NULL;
-	char url[256];
+	char url[1100];
 
 	assert_int_equal(meta_schema_version(f->m), META_SCHEMA_VERSION);
 	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), META_SCHEMA_VERSION);
 	assert_int_equal(q1(f, "SELECT count(*) FROM storage WHERE id = 1", NULL), 1);
-	assert_string_equal(q1s(f, "PRAGMA journal_mode", NULL), "wal");
-	assert_int_equal(q1(f, "PRAGMA page_size", NULL), 8192);
-	assert_int_equal(q1(f, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
-			    "name IN ('artifact_latest_key', 'artifact_parent_name', "
-			    "'artifact_key', 'folder_parent_name')", NULL), 4);
+	check_created(f);
 	meta_close(f->m);
 	f->m = NULL;
 
-	/* create twice */
-	assert_int_equal(meta_open(f->db, META_CREATE, &m), -EEXIST);
-	assert_null(m);
-	/* reopen, as a plain path and as a url */
-	assert_int_equal(meta_open(f->db, 0, &f->m), 0);
+	/* create twice: SQLite refuses, PostgreSQL attaches (a second machine) */
+	if (f->st->bit == S_SQLITE) {
+		assert_int_equal(meta_open(f->url, META_CREATE, &m), -EEXIST);
+		assert_null(m);
+	} else {
+		assert_int_equal(meta_open(f->url, META_CREATE, &m), 0);
+		assert_int_equal(meta_schema_version(m), META_SCHEMA_VERSION);
+		meta_close(m);
+		m = NULL;
+		assert_int_equal(q1(f, "SELECT count(*) FROM lamfs_schema", NULL), 1);
+		assert_int_equal(q1(f, "SELECT count(*) FROM storage", NULL), 1);
+	}
+	/* reopen, in each spelling of the url */
+	assert_int_equal(meta_open(f->url, 0, &f->m), 0);
 	assert_int_equal(meta_schema_version(f->m), META_SCHEMA_VERSION);
-	snprintf(url, sizeof(url), "sqlite:%s", f->db);
+	if (f->st->bit == S_SQLITE)
+		snprintf(url, sizeof(url), "sqlite:%s", f->db);
+	else
+		snprintf(url, sizeof(url), "postgres://%s", strstr(f->url, "://") + 3);
 	assert_int_equal(meta_open(url, 0, &m), 0);
 	meta_close(m);
 	m = NULL;
@@ -299,12 +586,21 @@ static void test_create_open_reopen(void **state)
 	meta_close(m);
 	m = NULL;
 
-	/* missing, other schemes, bad flags */
-	assert_int_equal(meta_open(fx_path(f, "nope.db"), 0, &m), -ENOENT);
-	assert_int_equal(access(fx_path(f, "nope.db"), F_OK), -1);
-	assert_int_equal(meta_open("postgresql://localhost/lamfs", 0, &m), -EPROTONOSUPPORT);
-	assert_int_equal(meta_open(fx_path(f, "x.db"), META_CREATE | META_READONLY, &m), -EINVAL);
-	assert_int_equal(meta_open(f->dir, 0, &m), -EISDIR);
+	/* missing: nothing is made */
+	f->st->place(f, "nope", url, sizeof(url));
+	assert_int_equal(meta_open(url, 0, &m), -ENOENT);
+	assert_int_equal(meta_open(url, META_READONLY, &m), -ENOENT);
+	if (f->st->bit == S_SQLITE)
+		assert_int_equal(access(url, F_OK), -1);
+	else
+		assert_int_equal(q1(f, "SELECT count(*) FROM pg_tables WHERE schemaname = ?1",
+				    f->places[f->nplaces - 1]), 0);
+	/* other schemes, bad flags */
+	assert_int_equal(meta_open("mysql://localhost/lamfs", 0, &m), -EPROTONOSUPPORT);
+	assert_int_equal(meta_open("postgresqlx://localhost/lamfs", 0, &m), -EPROTONOSUPPORT);
+	assert_int_equal(meta_open(f->url, META_CREATE | META_READONLY, &m), -EINVAL);
+	if (f->st->bit == S_SQLITE)
+		assert_int_equal(meta_open(f->dir, 0, &m), -EISDIR);
 	assert_null(m);
 }
 
@@ -315,9 +611,11 @@ static void test_newer_schema(void **state)
 
 	meta_close(f->m);
 	f->m = NULL;
-	exec_sql(f->db, "UPDATE lamfs_schema SET version = 99");
-	assert_int_equal(meta_open(f->db, 0, &m), -EPROTO);
-	assert_int_equal(meta_open(f->db, META_READONLY, &m), -EPROTO);
+	f->st->exec(f, "UPDATE lamfs_schema SET version = 99");
+	assert_int_equal(meta_open(f->url, 0, &m), -EPROTO);
+	assert_int_equal(meta_open(f->url, META_READONLY, &m), -EPROTO);
+	if (f->st->bit == S_PG)   /* attaching does not touch a newer schema either */
+		assert_int_equal(meta_open(f->url, META_CREATE, &m), -EPROTO);
 	assert_null(m);
 	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), 99);
 }
@@ -381,6 +679,47 @@ static void test_not_a_database(void **state)
 	p = fx_path(f, "other.db");
 	exec_sql(p, "CREATE TABLE t (x INTEGER)");
 	assert_int_equal(meta_open(p, 0, &m), -EBADMSG);
+	assert_null(m);
+}
+
+/* A schema with someone else's table named like one of ours is not a lamfs
+ * store: refused, create included, and left as it was. */
+static void test_pg_not_lamfs(void **state)
+{
+	struct fx *f = *state;
+	struct meta *m = NULL;
+	char url[1100], sql[256];
+	const char *schema;
+
+	f->st->place(f, "other", url, sizeof(url));
+	schema = f->places[f->nplaces - 1];
+	snprintf(sql, sizeof(sql), "CREATE TABLE %s.artifact (x INTEGER); "
+		 "INSERT INTO %s.artifact VALUES (7)", schema, schema);
+	f->st->exec(f, sql);
+	assert_int_equal(meta_open(url, 0, &m), -EBADMSG);
+	assert_int_equal(meta_open(url, META_CREATE, &m), -EBADMSG);
+	assert_int_equal(meta_open(url, META_READONLY, &m), -EBADMSG);
+	assert_null(m);
+	assert_int_equal(q1(f, "SELECT count(*) FROM pg_tables WHERE schemaname = ?1", schema),
+			 1);
+	snprintf(sql, sizeof(sql), "SELECT x FROM %s.artifact", schema);
+	assert_int_equal(q1(f, sql, NULL), 7);
+
+	/* a url libpq cannot parse; one it cannot use; a database that does
+	 * not exist */
+	assert_int_equal(meta_open("postgresql://h/db?no_such_option=1", 0, &m), -EINVAL);
+	assert_int_equal(meta_open("postgresql://127.0.0.1:notaport/db", 0, &m), -EIO);
+	snprintf(url, sizeof(url), "%s", pg_base_url());
+	{
+		char *q = strchr(url, '?'), *slash = strrchr(url, '/');
+
+		if (q)
+			*q = '\0';
+		assert_non_null(slash);
+		snprintf(slash + 1, sizeof(url) - (size_t)(slash + 1 - url), "no_such_db_%d",
+			 (int)getpid());
+	}
+	assert_true(meta_open(url, 0, &m) < 0);
 	assert_null(m);
 }
 
@@ -450,7 +789,7 @@ static void test_save_new_finish_versions(void **state)
 	assert_int_equal(meta_get_uid(f->m, r0.uid, &r), 0);
 	assert_int_equal(r.is_latest, 0);
 	assert_int_equal(q1(f, "SELECT count(*) FROM artifact WHERE key = 'd/f.csv' AND "
-			    "is_latest = 1", NULL), 1);
+			    "is_latest", NULL), 1);
 	assert_int_equal(meta_get_uid(f->m, "00000000000000000000", &r), -ENOENT);
 
 	/* going back to the first content makes version 0002 */
@@ -629,6 +968,25 @@ static void test_versions_foreach(void **state)
 	assert_int_equal(c.flagged, 7);
 }
 
+/* Uploads that finish out of order (write-back) never make old bytes latest. */
+static void test_finish_out_of_order(void **state)
+{
+	struct fx *f = *state;
+	struct lamfs_record r1, r2, r;
+	struct meta_entry e;
+
+	begin(f->m, "o/k.txt", "one", META_SAVE_NEW, &r1);
+	begin(f->m, "o/k.txt", "two", META_SAVE_NEW, &r2);
+	assert_int_equal(meta_save_finish(f->m, r2.uid, &r), 0);
+	assert_int_equal(r.is_latest, 1);
+	assert_int_equal(meta_save_finish(f->m, r1.uid, &r), 0);
+	assert_int_equal(r.is_latest, 0);
+	assert_int_equal(r.storage_ongoing, 0);
+	assert_int_equal(meta_lookup(f->m, "o/k.txt", &e), 0);
+	assert_string_equal(e.rec.uid, r2.uid);
+	assert_int_equal(nrec(f, "o/k.txt"), 2);
+}
+
 /* ---- namespace ---- */
 
 static void test_unlink(void **state)
@@ -642,18 +1000,19 @@ static void test_unlink(void **state)
 	begin(f->m, "u/x.tar.gz", "2", META_SAVE_NEW, &r2);
 
 	assert_int_equal(meta_unlink(f->m, "u/x.tar.gz", &d), 0);
-	assert_int_equal(d.n, 2);
-	assert_true((!strcmp(d.v[0].uid, r0.uid) && !strcmp(d.v[1].uid, r1.uid)) ||
-		    (!strcmp(d.v[1].uid, r0.uid) && !strcmp(d.v[0].uid, r1.uid)));
+	/* every version goes, and the save in flight too: a pending upload must
+	 * not bring the removed file back */
+	assert_int_equal(d.n, 3);
 	assert_string_equal(d.v[0].suffix, ".tar.gz");
 	assert_int_equal(d.v[0].storage_id, 1);
 	meta_dropped_release(&d);
 	assert_int_equal(d.n, 0);
 	assert_null(d.v);
-	/* only the save in flight is left, untouched and still flagged */
-	assert_int_equal(nrec(f, "u/x.tar.gz"), 1);
-	assert_int_equal(meta_get_uid(f->m, r2.uid, &r2), 0);
-	assert_int_equal(r2.storage_ongoing, 1);
+	assert_int_equal(nrec(f, "u/x.tar.gz"), 0);
+	assert_int_equal(meta_get_uid(f->m, r2.uid, &r2), -ENOENT);
+	assert_int_equal(meta_save_finish(f->m, r2.uid, NULL), -ENOENT);
+	(void)r0;
+	(void)r1;
 	assert_int_equal(type_of(f->m, "u/x.tar.gz"), META_NONE);
 	assert_int_equal(type_of(f->m, "u"), META_DIR);   /* folders persist */
 
@@ -944,7 +1303,7 @@ static void test_concurrent(void **state)
 	struct meta *m2 = NULL;
 	int i;
 
-	assert_int_equal(meta_open(f->db, 0, &m2), 0);
+	assert_int_equal(meta_open(f->url, 0, &m2), 0);
 	for (i = 0; i < 4; i++) {
 		args[i].m = i == 3 ? m2 : f->m;
 		args[i].t = i;
@@ -955,9 +1314,137 @@ static void test_concurrent(void **state)
 		pthread_join(th[i], NULL);
 		assert_int_equal(args[i].failures, 0);
 	}
-	assert_int_equal(q1(f, "SELECT count(*) FROM artifact WHERE is_latest = 1", NULL), 100);
+	assert_int_equal(q1(f, "SELECT count(*) FROM artifact WHERE is_latest", NULL), 100);
 	assert_int_equal(type_of(m2, "t0/f24"), META_FILE);
 	meta_close(m2);
+}
+
+
+/* ---- two mounts saving one key at the same moment ---- */
+
+#define RACE_SAVES 100
+
+struct racer {
+	struct meta *m;
+	int t;
+	int failures;
+	char uids[RACE_SAVES][LAMFS_UID_LEN + 1];
+};
+
+static void *race_saver(void *p)
+{
+	struct racer *a = p;
+	struct lamfs_record r;
+	enum meta_save_state st;
+	char content[64];
+	int i, rc;
+
+	for (i = 0; i < RACE_SAVES; i++) {
+		snprintf(content, sizeof(content), "handle %d save %d", a->t, i);
+		rec_init(&r, "race/same.txt", content);
+		rc = meta_save_begin(a->m, &r, &st);
+		if (rc == 0 && st != META_SAVE_NEW)
+			rc = -EEXIST;
+		if (rc == 0)
+			memcpy(a->uids[i], r.uid, sizeof(a->uids[i]));
+		if (rc == 0)
+			rc = meta_save_finish(a->m, r.uid, NULL);
+		if (rc != 0) {
+			print_message("    handle %d save %d: %s\n", a->t, i, strerror(-rc));
+			a->failures++;
+		}
+	}
+	return NULL;
+}
+
+/* Two handles (two mounts: two processes or machines) save new content at
+ * one key 100 times each, at the same time: every save is a version of its
+ * own (one stem, distinct uids), and exactly one of them is latest. */
+static void test_concurrent_same_key(void **state)
+{
+	struct fx *f = *state;
+	struct racer *args = calloc(2, sizeof(*args));
+	struct lamfs_record r;
+	struct meta_entry e;
+	struct meta *m2 = NULL;
+	pthread_t th[2];
+	int i, j, seen = 0;
+
+	assert_non_null(args);
+	assert_int_equal(meta_open(f->url, 0, &m2), 0);
+	for (i = 0; i < 2; i++) {
+		args[i].m = i ? m2 : f->m;
+		args[i].t = i;
+		assert_int_equal(pthread_create(&th[i], NULL, race_saver, &args[i]), 0);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(args[0].failures + args[1].failures, 0);
+
+	assert_int_equal(nrec(f, "race/same.txt"), 2 * RACE_SAVES);
+	assert_int_equal(q1(f, "SELECT count(DISTINCT uid) FROM artifact WHERE key = ?1",
+			    "race/same.txt"), 2 * RACE_SAVES);
+	assert_int_equal(q1(f, "SELECT count(DISTINCT substr(uid, 1, 16)) FROM artifact "
+			    "WHERE key = ?1", "race/same.txt"), 1);
+	assert_int_equal(q1(f, "SELECT count(*) FROM artifact WHERE key = ?1 AND is_latest",
+			    "race/same.txt"), 1);
+	assert_int_equal(q1(f, "SELECT count(*) FROM artifact WHERE key = ?1 AND "
+			    "_aux IS NOT NULL", "race/same.txt"), 0);
+	/* each handle's uids are its own saves, committed */
+	for (i = 0; i < 2; i++) {
+		for (j = 0; j < RACE_SAVES; j++) {
+			assert_int_equal(meta_get_uid(f->m, args[i].uids[j], &r), 0);
+			assert_int_equal(r.storage_ongoing, 0);
+			seen += r.is_latest;
+		}
+	}
+	assert_int_equal(seen, 1);
+	/* both handles see the same latest version */
+	assert_int_equal(meta_lookup(f->m, "race/same.txt", &e), 0);
+	{
+		struct meta_entry e2;
+
+		assert_int_equal(meta_lookup(m2, "race/same.txt", &e2), 0);
+		assert_string_equal(e.rec.uid, e2.rec.uid);
+	}
+	meta_close(m2);
+	free(args);
+}
+
+/* A key that is not valid UTF-8 names nothing (it can never be stored). */
+static void test_invalid_utf8_key(void **state)
+{
+	struct fx *f = *state;
+	struct meta_dropped d = META_DROPPED_INIT;
+	struct meta_attr a = { .mode = 0600 };
+	struct lamfs_record r;
+	struct count_ctx c;
+	struct meta_entry e;
+	struct listing l;
+
+	memset(&l, 0, sizeof(l));
+	save(f->m, "ok", "x", &r);
+	assert_int_equal(meta_lookup(f->m, "bad\xff", &e), -ENOENT);
+	assert_int_equal(meta_lookup(f->m, "\xc3\x28", &e), -ENOENT);
+	assert_int_equal(meta_readdir(f->m, "bad\xff", list_cb, &l), -ENOENT);
+	assert_int_equal(meta_unlink(f->m, "bad\xff", &d), -ENOENT);
+	assert_int_equal(meta_rmdir(f->m, "bad\xff"), -ENOENT);
+	assert_int_equal(meta_setattr(f->m, "bad\xff", META_ATTR_MODE, &a), -ENOENT);
+	assert_int_equal(meta_rename(f->m, "bad\xff", "x", 0, &d), -ENOENT);
+	assert_int_equal(meta_get_uid(f->m, "bad\xff", NULL), -ENOENT);
+	memset(&c, 0, sizeof(c));
+	c.m = f->m;
+	assert_int_equal(meta_versions(f->m, "bad\xff", count_cb, &c), 0);
+	assert_int_equal(c.n, 0);
+	rec_init(&r, "bad\xff", "y");
+	{
+		enum meta_save_state st;
+
+		assert_int_equal(meta_save_begin(f->m, &r, &st), -EILSEQ);
+	}
+	assert_int_equal(mkdir_rc(f->m, "bad\xff"), -EILSEQ);
+	assert_int_equal(meta_rename(f->m, "ok", "bad\xff", 0, &d), -EILSEQ);
+	assert_int_equal(type_of(f->m, "ok"), META_FILE);
 }
 
 /* ---- a big folder rename ---- */
@@ -966,7 +1453,7 @@ static void test_concurrent(void **state)
 
 /* Fill "big/" with BIG_FILES committed records in 100 sub-folders, straight
  * through SQLite in one transaction (10,000 saves would measure fsync). */
-static void fill_big(struct fx *f)
+static void sq_fill_big(struct fx *f)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *a = NULL, *d = NULL;
@@ -1016,6 +1503,36 @@ static void fill_big(struct fx *f)
 	sqlite3_close(db);
 }
 
+/* The same rows in PostgreSQL, in one statement each (uids: 16 hex digits,
+ * which are base62 too, and version 0000). */
+static void pg_fill_big(struct fx *f)
+{
+	pg_exec(f,
+		"INSERT INTO folder (path, parent, name, mode) VALUES ('big', '', 'big', 493);"
+		"INSERT INTO folder (path, parent, name, mode) "
+		"  SELECT 'big/s' || lpad(i::text, 2, '0'), 'big', 's' || lpad(i::text, 2, '0'), 493 "
+		"  FROM generate_series(0, 99) i;"
+		"INSERT INTO artifact (uid, key, parent, name, suffix, size, hash, _hash_type, "
+		"  checksum, is_latest, storage_id, created_at, updated_at, mode, owner_uid, "
+		"  owner_gid, mtime_ns) "
+		"  SELECT substr(md5(i::text || random()::text), 1, 16) || '0000', "
+		"    'big/s' || lpad((i % 100)::text, 2, '0') || '/file' || lpad(i::text, 5, '0') || '.txt', "
+		"    'big/s' || lpad((i % 100)::text, 2, '0'), 'file' || lpad(i::text, 5, '0') || '.txt', "
+		"    '.txt', 12345, '83rEPcAoBHmYiIuyBYrFKg', 'md5', "
+		"    md5(random()::text) || md5(random()::text), true, 1, 1700000000000000000, "
+		"    1700000000000000000, 420, 1000, 1000, 1700000000000000000 "
+		"  FROM generate_series(0, 9999) i;"
+		"ANALYZE folder; ANALYZE artifact");
+}
+
+static void fill_big(struct fx *f)
+{
+	if (f->st->bit == S_SQLITE)
+		sq_fill_big(f);
+	else
+		pg_fill_big(f);
+}
+
 static void test_rename_big_folder(void **state)
 {
 	struct fx *f = *state;
@@ -1055,27 +1572,389 @@ static void test_rename_big_folder(void **state)
 	assert_int_equal(d.n, 0);
 }
 
+
+/* ---- PostgreSQL: sessions that die, servers that restart ---- */
+
+/* Terminate the store's sessions (their application_name is the case's
+ * schema, see pg_url_of()) and wait until they are gone; how many. */
+static long long pg_kill_sessions(struct fx *f)
+{
+	/* FILTER: evaluated for the rows WHERE kept only (others may be the
+	 * server's own processes, which we may not signal) */
+	long long n = q1(f, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
+			 "pg_stat_activity WHERE application_name = ?1", f->schema);
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (q1(f, "SELECT count(*) FROM pg_stat_activity WHERE application_name = ?1",
+		       f->schema) == 0)
+			break;
+		usleep(10000);
+	}
+	return n;
+}
+
+/* Every kind of call survives its session being killed between calls: it
+ * reconnects and runs its transaction (once). */
+static void test_pg_session_killed(void **state)
+{
+	struct fx *f = *state;
+	struct meta_dropped d = META_DROPPED_INIT;
+	struct lamfs_record r, b;
+	struct meta_entry e;
+	uint64_t files = 0, bytes = 0;
+
+	save(f->m, "a.txt", "a", &r);
+	assert_int_equal(pg_kill_sessions(f), 1);
+	assert_int_equal(meta_lookup(f->m, "a.txt", &e), 0);   /* a read */
+	assert_string_equal(e.rec.uid, r.uid);
+
+	assert_int_equal(pg_kill_sessions(f), 1);
+	begin(f->m, "b.txt", "b", META_SAVE_NEW, &b);          /* a write */
+	assert_int_equal(nrec(f, "b.txt"), 1);
+	assert_int_equal(pg_kill_sessions(f), 1);
+	assert_int_equal(meta_save_finish(f->m, b.uid, NULL), 0);
+	assert_int_equal(pg_kill_sessions(f), 1);
+	mkdir_ok(f->m, "d");
+	assert_int_equal(pg_kill_sessions(f), 1);
+	assert_string_equal(ls(f->m, ""), "d/ a.txt b.txt");   /* a read transaction */
+	assert_int_equal(pg_kill_sessions(f), 1);
+	assert_int_equal(meta_unlink(f->m, "a.txt", &d), 0);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.v[0].uid, r.uid);
+	assert_int_equal(pg_kill_sessions(f), 1);
+	assert_int_equal(meta_totals(f->m, &files, &bytes), 0);
+	assert_int_equal(files, 1);
+	assert_int_equal(pg_kill_sessions(f), 1);
+	assert_int_equal(meta_schema_version(f->m), META_SCHEMA_VERSION);
+	meta_dropped_release(&d);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf = calloc(1, 1 << 20);
+	size_t n;
+
+	assert_non_null(fp);
+	assert_non_null(buf);
+	n = fread(buf, 1, (1 << 20) - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	return buf;
+}
+
+struct mkdir_job {
+	struct meta *m;
+	const char *path;
+	int rc;
+};
+
+static void *mkdir_thread(void *p)
+{
+	struct mkdir_job *j = p;
+
+	j->rc = mkdir_rc(j->m, j->path);
+	return NULL;
+}
+
+/* The session dies while the server runs our COMMIT (a deferred trigger makes
+ * the commit slow): the outcome is unknown to the client, so the store asks
+ * the server what became of the transaction (rolled back here) and runs it
+ * again.  The folder is made exactly once and mkdir says 0. */
+static void test_pg_killed_during_commit(void **state)
+{
+	struct fx *f = *state;
+	struct mkdir_job j = { f->m, "slow", -1 };
+	long long killed;
+	pthread_t th;
+	char *log;
+	int i;
+
+	pg_exec(f, "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+		"$$BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END$$; "
+		"CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON folder "
+		"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()");
+	assert_int_equal(log_open(fx_path(f, "commit.log")), 0);
+	assert_int_equal(pthread_create(&th, NULL, mkdir_thread, &j), 0);
+	for (i = 0; i < 1000; i++) {
+		if (q1(f, "SELECT count(*) FROM pg_stat_activity WHERE application_name = ?1 "
+		       "AND state = 'active' AND query = 'COMMIT'", f->schema) == 1)
+			break;
+		usleep(2000);
+	}
+	killed = i < 1000 ? pg_kill_sessions(f) : 0;
+	pthread_join(th, NULL);   /* before any assert: the thread uses f->m */
+	log_close();
+	assert_int_equal(killed, 1);
+	assert_int_equal(j.rc, 0);
+	assert_int_equal(nfolder(f, "slow"), 1);
+	log = slurp(fx_path(f, "commit.log"));
+	if (!strstr(log, "was rolled back; running it again"))
+		fail_msg("the store did not look up the cut-off COMMIT; log:\n%s", log);
+	free(log);
+}
+
+#define BURST 150
+
+struct burst {
+	struct meta *m;
+	const char *prefix;
+	int done;                         /* saves attempted so far (atomic) */
+	int rc[BURST];                    /* 0: committed */
+	char uid[BURST][LAMFS_UID_LEN + 1];
+};
+
+/* Save BURST files as the core does: begin, finish; a failed finish is
+ * rolled back with abort. */
+static void *burst_saver(void *p)
+{
+	struct burst *b = p;
+	struct lamfs_record r;
+	enum meta_save_state st;
+	char key[64];
+	int i, rc;
+
+	for (i = 0; i < BURST; i++) {
+		snprintf(key, sizeof(key), "%s/%03d", b->prefix, i);
+		rec_init(&r, key, key);
+		rc = meta_save_begin(b->m, &r, &st);
+		if (rc == 0) {
+			memcpy(b->uid[i], r.uid, sizeof(b->uid[i]));
+			rc = meta_save_finish(b->m, r.uid, NULL);
+			if (rc != 0)
+				meta_save_abort(b->m, r.uid);
+		}
+		b->rc[i] = rc;
+		__atomic_store_n(&b->done, i + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* PostgreSQL restarted (fast: sessions terminated; immediate: a crash and
+ * recovery) in the middle of a burst of saves: every save that returned 0 is
+ * committed and visible, every one that failed left nothing visible, and the
+ * handle goes on working.  Needs LAMFS_TEST_PG_RESTART (a command that
+ * restarts the server, given the mode; tests/pg/run-unit.sh sets it). */
+static void test_pg_restart(void **state)
+{
+	static const char *const modes[] = { "fast", "immediate" };
+	struct fx *f = *state;
+	const char *cmd = getenv("LAMFS_TEST_PG_RESTART");
+	struct burst *b = calloc(1, sizeof(*b));
+	struct meta_entry e;
+	char sh[1024];
+	pthread_t th;
+	size_t k;
+	int i, ok, rc;
+
+	assert_non_null(b);
+	if (!cmd || !cmd[0]) {
+		print_message("    LAMFS_TEST_PG_RESTART not set: no server restart tested\n");
+		free(b);
+		skip();
+	}
+	for (k = 0; k < sizeof(modes) / sizeof(modes[0]); k++) {
+		memset(b, 0, sizeof(*b));
+		b->m = f->m;
+		b->prefix = modes[k];
+		assert_int_equal(pthread_create(&th, NULL, burst_saver, b), 0);
+		while (__atomic_load_n(&b->done, __ATOMIC_ACQUIRE) < BURST / 4)
+			usleep(1000);
+		snprintf(sh, sizeof(sh), "%s %s", cmd, modes[k]);
+		rc = system(sh);
+		pthread_join(th, NULL);   /* before any assert: the thread uses f->m */
+		assert_int_equal(rc, 0);
+		PQreset(f->bd);   /* the restart closed it too */
+		for (i = 0, ok = 0; i < BURST; i++) {
+			char key[64];
+
+			snprintf(key, sizeof(key), "%s/%03d", b->prefix, i);
+			if (b->rc[i] == 0) {
+				ok++;
+				assert_int_equal(meta_lookup(f->m, key, &e), 0);
+				assert_string_equal(e.rec.uid, b->uid[i]);
+			} else {
+				print_message("    save %s: %s\n", key, strerror(-b->rc[i]));
+				assert_int_equal(meta_lookup(f->m, key, &e), -ENOENT);
+			}
+		}
+		print_message("    restart (%s) during %d saves: %d committed\n", modes[k],
+			      BURST, ok);
+		/* the mount survives a restart: nothing failed */
+		assert_int_equal(ok, BURST);
+	}
+	free(b);
+}
+
+/* Passwords never reach the log: not the one that works, not a wrong one. */
+static void test_pg_password_masked(void **state)
+{
+	struct fx *f = *state;
+	const char *base = pg_base_url();
+	const char *auth = strstr(base, "://") + 3;
+	const char *at_sign = strchr(auth, '@');
+	const char *colon = at_sign ? memchr(auth, ':', (size_t)(at_sign - auth)) : NULL;
+	char password[256], url[1100], wrong[1100];
+	struct meta *m = NULL;
+	char *log;
+
+	if (!colon) {
+		print_message("    LAMFS_TEST_PG_URL has no password: nothing to mask\n");
+		skip();
+	}
+	snprintf(password, sizeof(password), "%.*s", (int)(at_sign - colon - 1), colon + 1);
+	assert_true(strlen(password) >= 4);
+	f->st->place(f, "pw", url, sizeof(url));
+	snprintf(wrong, sizeof(wrong), "%.*sWr0ngPassw0rd%s", (int)(colon + 1 - base), base,
+		 at_sign);
+
+	assert_int_equal(log_open(fx_path(f, "pw.log")), 0);
+	log_set_level(LL_DEBUG);
+	assert_int_equal(meta_open(url, META_CREATE, &m), 0);   /* logs "created ... in <url>" */
+	meta_close(m);
+	assert_int_equal(meta_open(wrong, 0, &m), -EACCES);
+	assert_null(m);
+	/* a url libpq cannot parse, whose error would quote the password */
+	assert_int_equal(meta_open("postgresql://u:Sec%zzret@h/db", 0, &m), -EINVAL);
+	log_set_level(LL_INFO);
+	log_close();
+
+	log = slurp(fx_path(f, "pw.log"));
+	assert_non_null(strstr(log, ":***@"));
+	assert_null(strstr(log, password));
+	assert_null(strstr(log, "Wr0ngPassw0rd"));
+	assert_null(strstr(log, "Sec"));
+	free(log);
+}
+
+/* ---- store-independent helpers ---- */
+
+static void test_pg_redact(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "postgresql://u:secret@h:5432/db", "postgresql://u:***@h:5432/db" },
+		{ "postgresql://u@h/db", "postgresql://u@h/db" },
+		{ "postgresql://h/db", "postgresql://h/db" },
+		{ "postgres://u:se%40cr%2Fet@h1:1,h2:2/db?sslmode=require",
+		  "postgres://u:***@h1:1,h2:2/db?sslmode=require" },
+		{ "postgresql://u:p@ss/w@h/db", "postgresql://u:***@h/db" },
+		{ "postgresql://h/db?user=u&password=secret&sslmode=verify-full",
+		  "postgresql://h/db?user=u&password=***&sslmode=verify-full" },
+		{ "postgresql://u:a@h/db?sslpassword=k&PASSWORD=x",
+		  "postgresql://u:***@h/db?sslpassword=***&PASSWORD=***" },
+		{ "postgresql://u:@h/db", "postgresql://u:***@h/db" },
+	};
+	char out[256], tiny[12];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		meta_pg_redact(cases[i][0], out, sizeof(out));
+		assert_string_equal(out, cases[i][1]);
+	}
+	/* truncated, still terminated, still no password */
+	meta_pg_redact("postgresql://u:secret@h/db", tiny, sizeof(tiny));
+	assert_int_equal(strlen(tiny), sizeof(tiny) - 1);
+	assert_null(strstr(tiny, "sec"));
+}
+
+static void test_pg_errno(void **state)
+{
+	(void)state;
+	assert_int_equal(meta_pg_errno("00000"), 0);
+	assert_int_equal(meta_pg_errno("42501"), -EACCES);
+	assert_int_equal(meta_pg_errno("53100"), -ENOSPC);
+	assert_int_equal(meta_pg_errno("08006"), -EIO);
+	assert_int_equal(meta_pg_errno("08001"), -EIO);
+	assert_int_equal(meta_pg_errno("57P01"), -EIO);
+	assert_int_equal(meta_pg_errno("40001"), -EBUSY);
+	assert_int_equal(meta_pg_errno("40P01"), -EBUSY);
+	assert_int_equal(meta_pg_errno("23505"), -EEXIST);
+	assert_int_equal(meta_pg_errno("25006"), -EROFS);
+	assert_int_equal(meta_pg_errno("28P01"), -EACCES);
+	assert_int_equal(meta_pg_errno("22021"), -EILSEQ);
+	assert_int_equal(meta_pg_errno("XX000"), -EIO);
+	assert_int_equal(meta_pg_errno(NULL), -EIO);
+	assert_int_equal(meta_pg_errno(""), -EIO);
+}
+
+/* ---- running the table ---- */
+
+static const struct meta_case {
+	const char *name;
+	CMUnitTestFunction run;
+	unsigned stores;
+} cases[] = {
+	{ "create_open_reopen", test_create_open_reopen, S_ALL },
+	{ "newer_schema", test_newer_schema, S_ALL },
+	{ "migrate_from_empty", test_migrate_from_empty, S_SQLITE },
+	{ "not_a_database", test_not_a_database, S_SQLITE },
+	{ "pg_not_lamfs", test_pg_not_lamfs, S_PG },
+	{ "save_new_finish_versions", test_save_new_finish_versions, S_ALL },
+	{ "save_abort", test_save_abort, S_ALL },
+	{ "save_errors", test_save_errors, S_ALL },
+	{ "lookup_readdir", test_lookup_readdir, S_ALL },
+	{ "versions_foreach", test_versions_foreach, S_ALL },
+	{ "finish_out_of_order", test_finish_out_of_order, S_ALL },
+	{ "unlink", test_unlink, S_ALL },
+	{ "rename_file", test_rename_file, S_ALL },
+	{ "rename_folder", test_rename_folder, S_ALL },
+	{ "mkdir_rmdir", test_mkdir_rmdir, S_ALL },
+	{ "setattr", test_setattr, S_ALL },
+	{ "record_delete", test_record_delete, S_ALL },
+	{ "invalid_utf8_key", test_invalid_utf8_key, S_ALL },
+	{ "concurrent", test_concurrent, S_ALL },
+	{ "concurrent_same_key", test_concurrent_same_key, S_ALL },
+	{ "rename_big_folder", test_rename_big_folder, S_ALL },
+	{ "pg_session_killed", test_pg_session_killed, S_PG },
+	{ "pg_killed_during_commit", test_pg_killed_during_commit, S_PG },
+	{ "pg_restart", test_pg_restart, S_PG },
+	{ "pg_password_masked", test_pg_password_masked, S_PG },
+};
+
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+static int run_store(const struct store *st)
+{
+	struct CMUnitTest tests[NCASES];
+	char group[64];
+	size_t i, n = 0;
+
+	if (st->avail() < 0)
+		return 0;
+	for (i = 0; i < NCASES; i++) {
+		if (!(cases[i].stores & st->bit))
+			continue;
+		memset(&tests[n], 0, sizeof(tests[n]));
+		tests[n].name = cases[i].name;
+		tests[n].test_func = cases[i].run;
+		tests[n].setup_func = setup;
+		tests[n].teardown_func = teardown;
+		tests[n].initial_state = (void *)st;
+		n++;
+	}
+	snprintf(group, sizeof(group), "meta contract: %s", st->name);
+	return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_create_open_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_save_new_finish_versions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_save_abort, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_save_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lookup_readdir, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_versions_foreach, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unlink, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rename_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rename_folder, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mkdir_rmdir, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_setattr, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_record_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rename_big_folder, setup, teardown),
+	const struct CMUnitTest helpers[] = {
+		cmocka_unit_test(test_pg_redact),
+		cmocka_unit_test(test_pg_errno),
 	};
+	const char *only = getenv("LAMFS_TEST_FILTER");   /* e.g. "pg_*" */
+	size_t i;
+	int failed;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (only && only[0])
+		cmocka_set_test_filter(only);
+	if (getenv("LAMFS_TEST_DEBUG"))   /* the stores' retries and reconnects */
+		log_set_level(LL_DEBUG);
+	failed = cmocka_run_group_tests_name("meta helpers", helpers, NULL, NULL);
+
+	for (i = 0; i < sizeof(stores) / sizeof(stores[0]); i++)
+		failed += run_store(&stores[i]);
+	return failed;
 }
