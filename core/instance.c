@@ -88,6 +88,21 @@ static void write_conf_s3(FILE *f)
 		fprintf(f, "profile = %s\n", profile);
 }
 
+/* 1 when a postgresql:// URL carries a password (user:pw@host, ?password=). */
+static int url_has_password(const char *url)
+{
+	const char *p = strstr(url, "://"), *at, *colon;
+
+	if (strstr(url, "password="))
+		return 1;
+	if (!p)
+		return 0;
+	p += 3;
+	at = strchr(p, '@');
+	colon = strchr(p, ':');
+	return at && colon && colon < at && !memchr(p, '/', (size_t)(at - p));
+}
+
 static int write_conf(const char *path, const char *storage, const char *db)
 {
 	int rc = 0;
@@ -226,6 +241,13 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 	conf_storage = storage ? root : "storage";
 	if (!root) {
 		rc = -ENOMEM;
+		goto out;
+	}
+	if (db && url_has_password(db)) {
+		rc = -EINVAL;
+		set_msg(errmsg, instance_msg("the --db URL holds a password; it would be written to "
+					     "%s.  Put it in ~/.pgpass (or PGPASSFILE) and leave it "
+					     "out of the URL", INSTANCE_CONF));
 		goto out;
 	}
 	if (db) {
