@@ -71,6 +71,19 @@ main() {
 		fi
 	}
 
+	# servers DIR: the unit tests that need a real server, each started on
+	# 127.0.0.1 by its script and stopped after it: the S3 backend against a
+	# signature-checking S3 server, the metadata contract on PostgreSQL.
+	servers() {
+		local dir=$1
+		say "unit tests against a real S3 server [$(elapsed)]"
+		bash tests/s3server/run-unit.sh "$dir" </dev/null ||
+			stage_failures+=("S3 unit tests $dir")
+		say "unit tests against a real PostgreSQL [$(elapsed)]"
+		bash tests/pg/run-unit.sh "$dir" </dev/null ||
+			stage_failures+=("PostgreSQL unit tests $dir")
+	}
+
 	# e2e DIR SELECTION [ENV...]: the end-to-end suite against DIR/tools/lamfs.
 	e2e() {
 		local dir=$1 sel=$2
@@ -98,6 +111,7 @@ main() {
 
 	if build build-test -DLAMFS_FAULT_INJECTION=ON -DLAMFS_WERROR=ON; then
 		unit build-test
+		servers build-test
 		e2e build-test "$e2e_sel" E2E_LABEL=
 	fi
 
@@ -107,6 +121,9 @@ main() {
 			ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1} \
 				UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 				unit build-asan
+			ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1} \
+				UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+				servers build-asan
 			e2e build-asan "$asan_e2e_sel" E2E_LABEL=asan E2E_SANITIZE=1 \
 				E2E_TIMEOUT_SCALE="${LAMFS_ASAN_SCALE:-3}"
 		fi
