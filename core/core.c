@@ -31,6 +31,30 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/*
+ * A local storage root without its .lamindb folder while the instance has
+ * artifacts is a disk that is not mounted (or a wrong path): refuse, rather
+ * than serve EIO for every read and start a new .lamindb in the empty folder.
+ */
+static int storage_present(struct core *c, char **errmsg)
+{
+	char path[PATH_MAX];
+	uint64_t files = 0, bytes = 0;
+	struct stat st;
+
+	if (c->cfg.storage_url[0] != '/' || stat(c->cfg.storage_url, &st) != 0 ||
+	    !S_ISDIR(st.st_mode))
+		return 0; /* not local, or the root is missing or no folder: the backend says so */
+	snprintf(path, sizeof(path), "%s/%s", c->cfg.storage_url, LAMFS_STORAGE_DIR);
+	if (stat(path, &st) == 0 || meta_totals(c->meta, &files, &bytes) < 0 || files == 0)
+		return 0;
+	if (errmsg)
+		*errmsg = instance_msg("storage root %s has no %s folder, but the instance has %llu "
+				       "artifacts: is its disk mounted?", c->cfg.storage_url,
+				       LAMFS_STORAGE_DIR, (unsigned long long)files);
+	return -ENOENT;
+}
+
 int core_open(const char *instance, unsigned flags, struct core **out, char **errmsg)
 {
 	struct core *c = calloc(1, sizeof(*c));
@@ -63,6 +87,9 @@ int core_open(const char *instance, unsigned flags, struct core **out, char **er
 				: strerror(-rc));
 		goto out;
 	}
+	rc = storage_present(c, errmsg);
+	if (rc < 0)
+		goto out;
 	bo.s3_endpoint = c->cfg.s3_endpoint;
 	bo.s3_region = c->cfg.s3_region;
 	bo.s3_profile = c->cfg.s3_profile;

@@ -84,6 +84,9 @@ int core_stage_truncate(struct core_stage *s, uint64_t size);
 uint64_t core_stage_size(const struct core_stage *s);
 /* 1 when the stage holds bytes not yet saved (written, truncated, or new). */
 int core_stage_dirty(const struct core_stage *s);
+/* Make the stage hold its own copy of the bytes it started from (an
+ * overwrite copies them lazily), before those bytes are deleted. */
+int core_stage_materialize(struct core_stage *s);
 /* Drop the stage and its staging file. */
 void core_stage_free(struct core_stage *s);
 

@@ -88,6 +88,18 @@ static void write_conf_s3(FILE *f)
 		fprintf(f, "profile = %s\n", profile);
 }
 
+/* inih (as Debian builds it) reads lines of at most 200 bytes, cuts a value at
+ * " ;" (inline comment) and strips surrounding spaces: refuse what would not
+ * read back as written. */
+#define CONF_VALUE_MAX 180
+static int conf_value_ok(const char *v)
+{
+	size_t n = strlen(v);
+
+	return n > 0 && n <= CONF_VALUE_MAX && !strstr(v, " ;") && !strstr(v, "\t;") &&
+	       v[0] != ' ' && v[n - 1] != ' ' && !strchr(v, '\n');
+}
+
 /* 1 when a postgresql:// URL carries a password (user:pw@host, ?password=). */
 static int url_has_password(const char *url)
 {
@@ -279,6 +291,14 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 					     rc == -EEXIST ? "it already exists" : strerror(-rc)));
 		goto out;
 	}
+	rc = conf_value_ok(conf_storage) && conf_value_ok(conf_db) ? 0 : -EINVAL;
+	if (rc < 0) {
+		set_msg(errmsg, instance_msg("the storage or database location is too long (over "
+					     "%d bytes) or holds ' ;' or trailing spaces: it could "
+					     "not be read back from %s", CONF_VALUE_MAX,
+					     INSTANCE_CONF));
+		goto out;
+	}
 	rc = write_conf(conf, conf_storage, conf_db);
 	if (rc < 0)
 		set_msg(errmsg, instance_msg("cannot write %s: %s", conf, strerror(-rc)));
@@ -317,8 +337,11 @@ static int conf_handler(void *user, const char *section, const char *name, const
 	int ok = 0;
 
 	if (!strcmp(section, "instance") && !strcmp(name, "version")) {
-		p->version = atoi(value);
-		ok = 1;
+		char *end;
+		long v = strtol(value, &end, 10);
+
+		ok = *value && !*end && v > 0 && v < 1000000;
+		p->version = ok ? (int)v : 0;
 	} else if (!strcmp(section, "storage") && !strcmp(name, "url")) {
 		ok = conf_set(&cfg->storage_url, value);
 	} else if (!strcmp(section, "meta") && !strcmp(name, "url")) {

@@ -277,6 +277,11 @@ int core_stage_truncate(struct core_stage *s, uint64_t size)
 	return 0;
 }
 
+int core_stage_materialize(struct core_stage *s)
+{
+	return stage_restore(s);
+}
+
 uint64_t core_stage_size(const struct core_stage *s)
 {
 	return s->spent ? (uint64_t)s->base.size : s->size;

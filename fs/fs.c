@@ -42,16 +42,16 @@ struct fs_file {
 	char key[LAMFS_KEY_MAX + 1]; /* fs.lock (renames change it) */
 	int unlinked;                /* fs.lock: removed while open; discard */
 	int append;
+	pid_t opener;                /* thread that opened it (see lamfs_truncate) */
 	struct core_stage *stage;    /* writers */
 	struct core_attrs attrs;     /* writers: recorded at save */
 	int mtime_explicit;          /* utimens after the last write */
 	int error;                   /* a write or truncate failed (-errno): the
 	                                content is incomplete and is never saved;
 	                                flush/fsync report it */
-	int touched;                 /* written or truncated through this handle;
-	                                a flush before that (bash's `>` dups and
-	                                closes the fd at once) leaves the save to
-	                                release, so no empty version is made first */
+	int touched;                 /* created, written or truncated: the next
+	                                flush saves.  An open that changed nothing
+	                                is not saved by a flush (a dup'ed fd's close) */
 	struct fs_file *shared;      /* readers served by a live writer */
 	struct core_reader *reader;  /* readers of a committed version */
 	struct lamfs_record rec;     /* readers: the version being read */
@@ -97,7 +97,8 @@ enum special { SP_NONE = 0, SP_LAMFS = 1, SP_UIDDIR = 2, SP_UIDFILE = 3 };
 /* Classify path; for SP_UIDFILE *uid points at the uid inside path. */
 static enum special special_path(const char *path, const char **uid)
 {
-	if (strncmp(path, "/.lamfs", 7) != 0 || (path[7] != '\0' && path[7] != '/'))
+	/* NULL: an operation on an open file whose name was removed (hard_remove) */
+	if (!path || strncmp(path, "/.lamfs", 7) != 0 || (path[7] != '\0' && path[7] != '/'))
 		return SP_NONE;
 	if (path[7] == '\0' || !strcmp(path + 7, "/"))
 		return SP_LAMFS;
@@ -192,18 +193,23 @@ static void writer_remove_locked(struct fs *fs, struct fs_file *f)
 }
 
 /* Newest live writer of key, with a reference taken; NULL when none. */
-static struct fs_file *writer_find(struct fs *fs, const char *key)
+static struct fs_file *writer_find_by(struct fs *fs, const char *key, pid_t opener)
 {
 	struct fs_file *f;
 
 	pthread_mutex_lock(&fs->lock);
 	for (f = fs->writers; f; f = f->next)
-		if (!f->unlinked && !strcmp(f->key, key))
+		if (!f->unlinked && !strcmp(f->key, key) && (!opener || f->opener == opener))
 			break;
 	if (f)
 		f->refs++;
 	pthread_mutex_unlock(&fs->lock);
 	return f;
+}
+
+static struct fs_file *writer_find(struct fs *fs, const char *key)
+{
+	return writer_find_by(fs, key, 0);
 }
 
 /* 1 when a live writer's key is key or lies under folder key. */
@@ -338,9 +344,20 @@ static int lamfs_getattr(const char *path, struct stat *st, struct fuse_file_inf
 		stat_record(&f->rec, st);
 		return 0;
 	}
-	/* By name: the committed version when there is one (a stat from another
-	 * process must not shrink the kernel's size under a reader of it), else
-	 * this mount's own file that is still being written. */
+	if (!path)
+		return -ENOENT; /* a removed file without its handle: nothing to say */
+	/* By name: this mount's file that is being written, when there is one
+	 * (the kernel's fstat and O_APPEND offsets go by name, and readers never
+	 * use the kernel's size: they read with direct_io), else what is
+	 * committed. */
+	f = writer_find(fs, path_key(path));
+	if (f) {
+		pthread_mutex_lock(&f->lock);
+		stat_writer(f, st);
+		pthread_mutex_unlock(&f->lock);
+		file_unref(fs, f);
+		return 0;
+	}
 	rc = core_lookup(fs->core, path_key(path), &e);
 	if (rc == -ENOENT && fs->upq) {
 		wait_pending(fs, path_key(path));
@@ -350,16 +367,6 @@ static int lamfs_getattr(const char *path, struct stat *st, struct fuse_file_inf
 		stat_record(&e.rec, st);
 	else if (rc == 0)
 		stat_folder(&e.dir, st);
-	if (rc != -ENOENT)
-		return rc;
-	f = writer_find(fs, path_key(path));
-	if (f) {
-		pthread_mutex_lock(&f->lock);
-		stat_writer(f, st);
-		pthread_mutex_unlock(&f->lock);
-		file_unref(fs, f);
-		rc = 0;
-	}
 	return rc;
 }
 
@@ -461,6 +468,22 @@ static int lamfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, of
 	return rc;
 }
 
+/* A set-group-ID folder passes its group to what is made in it, and its
+ * set-group-ID bit to new folders (the kernel leaves this to us). */
+static void inherit_group(struct fs *fs, const char *key, struct core_attrs *a, int is_dir)
+{
+	char parent[LAMFS_KEY_MAX + 1];
+	struct meta_entry e;
+
+	key_split(key, parent);
+	if (core_lookup(fs->core, parent, &e) != 0 || e.type != META_DIR ||
+	    !(e.dir.mode & S_ISGID))
+		return;
+	a->owner_gid = e.dir.owner_gid;
+	if (is_dir)
+		a->mode |= S_ISGID;
+}
+
 static int lamfs_mkdir(const char *path, mode_t mode)
 {
 	struct fuse_context *ctx = fuse_get_context();
@@ -468,6 +491,7 @@ static int lamfs_mkdir(const char *path, mode_t mode)
 
 	if (special_path(path, NULL))
 		return -EROFS;
+	inherit_group(fs_get(), path_key(path), &a, 1);
 	return core_mkdir(fs_get()->core, path_key(path), &a);
 }
 
@@ -484,6 +508,44 @@ static int lamfs_rmdir(const char *path)
 
 /* ---- names ---- */
 
+/*
+ * Before the committed bytes of key go (unlink, rename over it), give every
+ * live writer of key that has not copied them yet its own copy: a program
+ * holding the file open keeps reading and writing it, as on a disk.
+ */
+static void materialize_writers(struct fs *fs, const char *key)
+{
+	struct fs_file *f, **list = NULL;
+	size_t n = 0, cap = 0, i;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	for (f = fs->writers; f; f = f->next) {
+		if (f->unlinked || strcmp(f->key, key))
+			continue;
+		if (n == cap) {
+			struct fs_file **p = realloc(list, (cap ? 2 * cap : 4) * sizeof(*p));
+
+			if (!p)
+				break;
+			list = p;
+			cap = cap ? 2 * cap : 4;
+		}
+		f->refs++;
+		list[n++] = f;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&list[i]->lock);
+		rc = core_stage_materialize(list[i]->stage);
+		if (rc < 0 && !list[i]->error)
+			list[i]->error = rc;
+		pthread_mutex_unlock(&list[i]->lock);
+		file_unref(fs, list[i]);
+	}
+	free(list);
+}
+
 static int lamfs_unlink(const char *path)
 {
 	struct fs *fs = fs_get();
@@ -493,6 +555,7 @@ static int lamfs_unlink(const char *path)
 
 	if (special_path(path, NULL))
 		return -EROFS;
+	materialize_writers(fs, key);
 	rc = core_unlink(fs->core, key);
 	pthread_mutex_lock(&fs->lock);
 	for (f = fs->writers; f; f = f->next) {
@@ -542,8 +605,11 @@ static int lamfs_rename(const char *from, const char *to, unsigned int flags)
 
 	if (special_path(from, NULL) || special_path(to, NULL))
 		return -EROFS;
-	if (flags & RENAME_EXCHANGE)
-		return -EINVAL;
+	if (flags & ~(unsigned)RENAME_NOREPLACE)
+		return -EINVAL; /* RENAME_EXCHANGE, RENAME_WHITEOUT: not supported */
+	if (writer_under(fs, path_key(to)))
+		return -ENOTEMPTY; /* the target folder holds a file being written */
+	materialize_writers(fs, path_key(to));
 	if (flags & RENAME_NOREPLACE)
 		mflags |= META_RENAME_NOREPLACE;
 	rc = core_rename(fs->core, path_key(from), path_key(to), mflags);
@@ -589,7 +655,7 @@ static int setattr_common(const char *path, struct fuse_file_info *fi, unsigned 
 	if (special_path(path, NULL))
 		return -EROFS;
 	if (!(f && f->stage))
-		f = writer_find(fs, path_key(path));
+		f = path ? writer_find(fs, path_key(path)) : NULL;
 	else
 		pthread_mutex_lock(&fs->lock), f->refs++, pthread_mutex_unlock(&fs->lock);
 	if (f && f->stage) {
@@ -609,7 +675,7 @@ static int setattr_common(const char *path, struct fuse_file_info *fi, unsigned 
 	}
 	if (f)
 		file_unref(fs, f);
-	rc = core_setattr(fs->core, path_key(path), mask, a);
+	rc = path ? core_setattr(fs->core, path_key(path), mask, a) : -ENOENT;
 	return (rc == -ENOENT && live) ? 0 : rc;
 }
 
@@ -688,6 +754,7 @@ static int open_writer(struct fs *fs, const char *key, int trunc, const struct c
 	snprintf(f->key, sizeof(f->key), "%s", key);
 	f->attrs = *a;
 	f->append = (fi->flags & O_APPEND) != 0;
+	f->opener = fuse_get_context()->pid;
 	if (!trunc)
 		wait_pending(fs, key); /* start from the bytes this mount just wrote */
 	rc = core_lookup(fs->core, key, &e);
@@ -739,10 +806,14 @@ static int lamfs_create(const char *path, mode_t mode, struct fuse_file_info *fi
 		return -EROFS;
 	if (rc < 0)
 		return rc;
+	inherit_group(fs, path_key(path), &a, 0);
 	/* The name looked free, but a write-back save of it may still be
 	 * uploading on this mount: then this opens that file (O_APPEND keeps its
 	 * bytes), as it would on a disk. */
-	return open_writer(fs, path_key(path), !fs->upq || (fi->flags & O_TRUNC), &a, fi);
+	rc = open_writer(fs, path_key(path), !fs->upq || (fi->flags & O_TRUNC), &a, fi);
+	if (rc == 0) /* a new file is a change: saved at close even if never written */
+		((struct fs_file *)(uintptr_t)fi->fh)->touched = 1;
+	return rc;
 }
 
 /*
@@ -891,10 +962,19 @@ static int lamfs_truncate(const char *path, off_t size, struct fuse_file_info *f
 		pthread_mutex_unlock(&f->lock);
 		return rc;
 	}
-	f = writer_find(fs, path_key(path));
+	if (!path)
+		return -ENOENT;
+	/* The kernel's O_TRUNC (atomic_o_trunc is off) lands here, by name and
+	 * without a handle, from the thread that has just opened the file: it
+	 * belongs to that thread's writer, not to another writer of the name. */
+	f = writer_find_by(fs, path_key(path), ctx->pid ? ctx->pid : -1);
 	if (f) {
 		pthread_mutex_lock(&f->lock);
-		rc = core_stage_truncate(f->stage, (uint64_t)size);
+		rc = f->error ? f->error : core_stage_truncate(f->stage, (uint64_t)size);
+		f->touched = 1;
+		f->mtime_explicit = 0;
+		if (rc < 0)
+			f->error = rc;
 		pthread_mutex_unlock(&f->lock);
 		file_unref(fs, f);
 		return rc;

@@ -808,6 +808,32 @@ static int db_readable(struct msq *q)
 	return rc;
 }
 
+/* PRAGMA quick_check: a damaged page is found when the store is opened for
+ * writing (a mount, a save, a repair), not by the first unlucky read.  It reads
+ * every page once, about a tenth of a second per 100,000 artifacts. */
+static int db_quick_check(struct msq *q)
+{
+	sqlite3_stmt *s = NULL;
+	int src = sqlite3_prepare_v2(q->db, "PRAGMA quick_check(1)", -1, &s, NULL);
+	int rc = 0;
+
+	if (src == SQLITE_OK)
+		src = sqlite3_step(s);
+	if (src == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(s, 0);
+
+		if (!t || strcmp((const char *)t, "ok") != 0) {
+			log_err("meta: %s: damaged (quick_check: %s)",
+				sqlite3_db_filename(q->db, "main"), t ? (const char *)t : "?");
+			rc = -EBADMSG;
+		}
+	} else {
+		rc = meta_sqlite_errno(src, sqlite3_system_errno(q->db));
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
 /* Bring an opened database into use.  Reads before anything writes: a file
  * that is not a database, or is damaged, or is newer, is left untouched. */
 static int db_attach(struct msq *q, int created)
@@ -822,8 +848,17 @@ static int db_attach(struct msq *q, int created)
 			sqlite3_db_filename(q->db, "main"), (long long)v, META_SCHEMA_VERSION);
 		rc = -EPROTO;
 	}
+	if (rc == 0 && v == 0 && !created) {
+		/* An empty file where a store should be is a lost or truncated
+		 * database, never one to set up afresh (that would drop every record). */
+		log_err("meta: %s: empty: not a lamfs database (lost or truncated?)",
+			sqlite3_db_filename(q->db, "main"));
+		rc = -EBADMSG;
+	}
 	if (rc == 0 && v < META_SCHEMA_VERSION && q->readonly)
 		rc = -EPROTO;   /* it needs a migration, which a read-only open cannot do */
+	if (rc == 0 && !created && !q->readonly)
+		rc = db_quick_check(q);
 	if (rc == 0)
 		rc = configure(q, v == 0);
 	if (rc == 0 && v < META_SCHEMA_VERSION) {

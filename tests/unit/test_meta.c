@@ -622,20 +622,24 @@ static void test_newer_schema(void **state)
 
 /* A zero-length file (a create that died before its first commit) is
  * version 0: migrated by a read-write open, refused by a read-only one. */
-static void test_migrate_from_empty(void **state)
+static void test_empty_file_refused(void **state)
 {
 	struct fx *f = *state;
 	const char *p = fx_path(f, "empty.db");
 	struct meta *m = NULL;
 	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
 
+	struct stat st;
+
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(meta_open(p, META_READONLY, &m), -EPROTO);
-	assert_int_equal(meta_open(p, 0, &m), 0);
-	assert_int_equal(meta_schema_version(m), META_SCHEMA_VERSION);
-	mkdir_ok(m, "works");
-	meta_close(m);
+	/* An empty file where the store should be is a lost database: refused,
+	 * read-only or not, and never set up afresh (that would drop every
+	 * record); only META_CREATE makes a store. */
+	assert_int_equal(meta_open(p, META_READONLY, &m), -EBADMSG);
+	assert_int_equal(meta_open(p, 0, &m), -EBADMSG);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_size, 0);
 }
 
 static void read_file(const char *path, unsigned char *buf, size_t len)
@@ -1888,7 +1892,7 @@ static const struct meta_case {
 } cases[] = {
 	{ "create_open_reopen", test_create_open_reopen, S_ALL },
 	{ "newer_schema", test_newer_schema, S_ALL },
-	{ "migrate_from_empty", test_migrate_from_empty, S_SQLITE },
+	{ "empty_file_refused", test_empty_file_refused, S_SQLITE },
 	{ "not_a_database", test_not_a_database, S_SQLITE },
 	{ "pg_not_lamfs", test_pg_not_lamfs, S_PG },
 	{ "save_new_finish_versions", test_save_new_finish_versions, S_ALL },
