@@ -22,6 +22,7 @@ static int s3_buf_grow(struct s3_buf *b, size_t n)
 	if (n > (size_t)-1 / 2 - b->len ||
 	    (b->limit && b->len + n > b->limit)) {
 		b->oom = 1;
+		b->over = b->limit && b->len + n > b->limit;
 		rc = -1;
 		goto out;
 	}
@@ -82,6 +83,7 @@ void s3_buf_clear(struct s3_buf *b)
 {
 	b->len = 0;
 	b->oom = 0;
+	b->over = 0;
 	if (b->data)
 		b->data[0] = '\0';
 }
@@ -107,5 +109,6 @@ void s3_buf_release(struct s3_buf *b)
 	b->len = 0;
 	b->cap = 0;
 	b->oom = 0;
+	b->over = 0;
 	b->limit = limit;
 }

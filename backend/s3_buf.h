@@ -17,9 +17,10 @@ struct s3_buf {
 	size_t cap;
 	size_t limit;    /* 0: unlimited; else appends past it fail (oom set) */
 	int oom;         /* an append failed; the content is incomplete */
+	int over;        /* that failure was the limit, not memory */
 };
 
-#define S3_BUF_INIT { NULL, 0, 0, 0, 0 }
+#define S3_BUF_INIT { NULL, 0, 0, 0, 0, 0 }
 
 void s3_buf_add(struct s3_buf *b, const void *p, size_t n);
 void s3_buf_adds(struct s3_buf *b, const char *s);

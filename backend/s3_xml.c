@@ -60,7 +60,9 @@ static void XMLCALL s3_xml_end(void *data, const XML_Char *name)
 	if (w->rc)
 		return;
 	if (w->text.oom) {
-		s3_xml_stop(w, w->text.len >= S3_XML_TEXT_MAX ? -EIO : -ENOMEM);
+		/* an append refused for the limit leaves len below it: tell the two
+		 * apart by what was refused, not by what was kept */
+		s3_xml_stop(w, w->text.over ? -EIO : -ENOMEM);
 		return;
 	}
 	rc = w->cb(w->ctx, w->path.data, w->text.data ? w->text.data : "");
@@ -371,10 +373,10 @@ static int s3_xml_list(struct s3_xml_list_ctx *c, const char *doc, size_t len)
 		rc = -EIO;
 	free(c->key);
 	free(c->upload_id);
-	if (rc)
-		s3_xml_page_release(c->page);
-	else if (c->url_encoded && c->page->next_key)
+	if (rc == 0 && c->url_encoded && c->page->next_key)
 		rc = s3_xml_url_decode(c->page->next_key);
+	if (rc)
+		s3_xml_page_release(c->page); /* on error the page is never set */
 	return rc;
 }
 

@@ -16,7 +16,10 @@
 #   LAMFS_SANITIZE=1|0   sanitizer build on/off (default: on when CI=true)
 #   LAMFS_E2E=all|none|"t_a t_b"       e2e tests on build-test (default all)
 #   LAMFS_ASAN_E2E=all|none|"t_a ..."  e2e tests on build-asan (default all)
+#   LAMFS_E2E_EXCLUDE, LAMFS_ASAN_EXCLUDE="t_a ..."  leave these out of a run
 #   LAMFS_ASAN_SCALE=N   timeout multiplier for the sanitizer e2e run (3)
+#   LAMFS_FUZZ_SECONDS=N seconds per fuzz target (default 20; 0 skips fuzzing)
+#   LAMFS_ASAN_EXERCISER_OPS=N  exerciser operations under the sanitizers (10000)
 #   JOBS=N               parallel build jobs (default: nproc)
 set -uo pipefail
 # The whole script is one function, read completely before it runs, so
@@ -112,7 +115,7 @@ main() {
 	if build build-test -DLAMFS_FAULT_INJECTION=ON -DLAMFS_WERROR=ON; then
 		unit build-test
 		servers build-test
-		e2e build-test "$e2e_sel" E2E_LABEL=
+		e2e build-test "$e2e_sel" E2E_LABEL= E2E_EXCLUDE="${LAMFS_E2E_EXCLUDE:-}"
 	fi
 
 	if [[ "$sanitize" == 1 ]]; then
@@ -125,10 +128,21 @@ main() {
 				UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 				servers build-asan
 			e2e build-asan "$asan_e2e_sel" E2E_LABEL=asan E2E_SANITIZE=1 \
+				EXERCISER_OPS="${LAMFS_ASAN_EXERCISER_OPS:-10000}" \
+				E2E_EXCLUDE="${LAMFS_ASAN_EXCLUDE:-}" \
 				E2E_TIMEOUT_SCALE="${LAMFS_ASAN_SCALE:-3}"
 		fi
 	else
 		say "sanitizer build skipped (LAMFS_SANITIZE=1 or CI=true turns it on)"
+	fi
+
+	# Every parser of outside input under libFuzzer (clang), each for a bounded
+	# time on its committed corpus; a crash or a broken promise fails it.
+	if [[ "${LAMFS_FUZZ_SECONDS:-20}" != 0 ]]; then
+		say "fuzz targets, ${LAMFS_FUZZ_SECONDS:-20} s each [$(elapsed)]"
+		FUZZ_BUILD="$repo/build-fuzz" JOBS="$jobs" \
+			bash tests/fuzz/run.sh -t "${LAMFS_FUZZ_SECONDS:-20}" </dev/null ||
+			stage_failures+=("fuzz")
 	fi
 
 	passed=0 failed=0 skipped=0
