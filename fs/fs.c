@@ -1441,14 +1441,18 @@ static int wait_report(int fd)
 static void daemon_stdio(const char *logpath)
 {
 	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int lfd = logpath ? open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
 
+	/* stderr goes to the log too: what libfuse or a sanitizer says is kept */
 	if (fd >= 0) {
 		dup2(fd, 0);
 		dup2(fd, 1);
-		dup2(fd, 2);
+		dup2(lfd >= 0 ? lfd : fd, 2);
 		if (fd > 2)
 			close(fd);
 	}
+	if (lfd > 2)
+		close(lfd);
 	if (logpath)
 		log_open(logpath);
 }
