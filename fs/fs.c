@@ -49,9 +49,13 @@ struct fs_file {
 	int error;                   /* a write or truncate failed (-errno): the
 	                                content is incomplete and is never saved;
 	                                flush/fsync report it */
-	int touched;                 /* created, written or truncated: the next
-	                                flush saves.  An open that changed nothing
-	                                is not saved by a flush (a dup'ed fd's close) */
+	int touched;                 /* written or ftruncated: the next flush saves.
+	                                A file only created or opened with O_TRUNC
+	                                is saved at release instead, so the close of
+	                                a dup'ed fd (a shell's `>`) makes no empty
+	                                version before the writes */
+	int64_t base_id;             /* fs.lock: latest committed record of key at
+	                                open (0: none, -1: renamed); superseded() */
 	struct fs_file *shared;      /* readers served by a live writer */
 	struct core_reader *reader;  /* readers of a committed version */
 	struct lamfs_record rec;     /* readers: the version being read */
@@ -583,6 +587,7 @@ static int rename_writers(struct fs *fs, const char *from, const char *to)
 			f->unlinked = 1; /* replaced by the rename */
 		} else if (!strcmp(f->key, from)) {
 			snprintf(f->key, sizeof(f->key), "%s", to);
+			f->base_id = -1; /* renamed over `to` on purpose: never superseded */
 			moved = 1;
 		} else if (!strncmp(f->key, from, n) && f->key[n] == '/' &&
 			   strlen(to) + strlen(f->key + n) <= LAMFS_KEY_MAX) {
@@ -767,6 +772,7 @@ static int open_writer(struct fs *fs, const char *key, int trunc, const struct c
 		f->attrs.owner_uid = e.rec.owner_uid;
 		f->attrs.owner_gid = e.rec.owner_gid;
 		f->attrs.mtime_ns = e.rec.mtime_ns;
+		f->base_id = e.rec.id;
 	}
 	if (rc == -ENOENT) {
 		e.type = META_NONE;
@@ -810,10 +816,7 @@ static int lamfs_create(const char *path, mode_t mode, struct fuse_file_info *fi
 	/* The name looked free, but a write-back save of it may still be
 	 * uploading on this mount: then this opens that file (O_APPEND keeps its
 	 * bytes), as it would on a disk. */
-	rc = open_writer(fs, path_key(path), !fs->upq || (fi->flags & O_TRUNC), &a, fi);
-	if (rc == 0) /* a new file is a change: saved at close even if never written */
-		((struct fs_file *)(uintptr_t)fi->fh)->touched = 1;
-	return rc;
+	return open_writer(fs, path_key(path), !fs->upq || (fi->flags & O_TRUNC), &a, fi);
 }
 
 /*
@@ -971,7 +974,6 @@ static int lamfs_truncate(const char *path, off_t size, struct fuse_file_info *f
 	if (f) {
 		pthread_mutex_lock(&f->lock);
 		rc = f->error ? f->error : core_stage_truncate(f->stage, (uint64_t)size);
-		f->touched = 1;
 		f->mtime_explicit = 0;
 		if (rc < 0)
 			f->error = rc;
@@ -1043,6 +1045,31 @@ static int lamfs_fsync(const char *path, int datasync, struct fuse_file_info *fi
 	return rc;
 }
 
+/*
+ * A file saved at release only (created or truncated by O_TRUNC, never
+ * written): release comes after close() returned, maybe after another
+ * program saved the name meanwhile.  Then this older change must not become
+ * the latest: it is dropped, as if it had been saved first.
+ */
+static int superseded(struct fs *fs, struct fs_file *f)
+{
+	char key[LAMFS_KEY_MAX + 1];
+	struct meta_entry e;
+	int64_t now = 0, base;
+
+	if (f->touched || !core_stage_dirty(f->stage))
+		return 0;
+	pthread_mutex_lock(&fs->lock);
+	memcpy(key, f->key, sizeof(key));
+	base = f->base_id;
+	pthread_mutex_unlock(&fs->lock);
+	if (base < 0)
+		return 0;
+	if (core_lookup(fs->core, key, &e) == 0 && e.type == META_FILE)
+		now = e.rec.id;
+	return now != base;
+}
+
 static int lamfs_release(const char *path, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
@@ -1053,8 +1080,7 @@ static int lamfs_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (f->stage) {
 		pthread_mutex_lock(&f->lock);
-		rc = f->error ? 0 : file_save(fs, f); /* dirty only if written after
-							   the last flush */
+		rc = (f->error || superseded(fs, f)) ? 0 : file_save(fs, f);
 		pthread_mutex_unlock(&f->lock);
 		if (rc < 0) {
 			pthread_mutex_lock(&fs->lock);

@@ -126,13 +126,20 @@ one_case() {
 	umount_fs "$mnt"
 
 	run_repair "$inst"
-	assert_eq "$name: exit status of the repair" 1 "$REPAIR_RC"
+	if [[ $point == save.staged ]]; then
+		# Nothing was committed: the remount above already swept the dead
+		# writer's unlocked staging file, so there is nothing left to repair.
+		assert_eq "$name: exit status of the repair" 0 "$REPAIR_RC"
+		assert_eq "$name: staging after the remount" "" "$(staging_files "$inst")"
+	else
+		assert_eq "$name: exit status of the repair" 1 "$REPAIR_RC"
+	fi
 	if [[ -n "$action" ]]; then
 		grep -qE "^flagged +$action +$key \($uid\)" <<<"$REPAIR_OUT" ||
 			fail "$name: repair did not report '$action' for $key ($uid)"
 	fi
-	[[ $point == save.staged ]] && { grep -qE '^staging +removed ' <<<"$REPAIR_OUT" ||
-		fail "$name: repair did not report the staging file it removed"; }
+	[[ $point == save.staged ]] && { grep -qE '^staging +removed ' <<<"$REPAIR_OUT" &&
+		fail "$name: the remount should have swept the staging file already"; }
 
 	log "the interrupted save is $outcome"
 	rows=$(rows_at "$inst" "$key" "uid, coalesce(_aux, ''), is_latest")
