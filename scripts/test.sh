@@ -79,6 +79,26 @@ asan_e2e_sel=${LAMFS_ASAN_E2E:-$(echo $asan_default)}
 		fi
 	}
 
+	# memcheck DIR: the unit tests under valgrind memcheck; any error or
+	# definite leak fails.  test_hash (hundreds of MiB hashed) is left to the
+	# sanitizer build, where it runs in seconds rather than minutes.
+	memcheck() {
+		local dir=$1 t name bad=0
+		say "unit tests under valgrind memcheck [$(elapsed)]"
+		for t in "$dir"/tests/test_*; do
+			name=$(basename "$t")
+			[[ -x "$t" && $name != test_hash && $name != test_s3_server ]] || continue
+			if ! CMOCKA_MESSAGE_OUTPUT=STDOUT valgrind -q --error-exitcode=99 \
+				--leak-check=full --errors-for-leak-kinds=definite \
+				"$t" >"$dir/memcheck-$name.log" 2>&1 </dev/null; then
+				tail -n 40 "$dir/memcheck-$name.log"
+				echo "FAIL memcheck $name"
+				bad=1
+			fi
+		done
+		[[ $bad == 0 ]] || stage_failures+=("valgrind memcheck $dir")
+	}
+
 	# servers DIR: the unit tests that need a real server, each started on
 	# 127.0.0.1 by its script and stopped after it: the S3 backend against a
 	# signature-checking S3 server, the metadata contract on PostgreSQL.
@@ -119,6 +139,7 @@ asan_e2e_sel=${LAMFS_ASAN_E2E:-$(echo $asan_default)}
 
 	if build build-test -DLAMFS_FAULT_INJECTION=ON -DLAMFS_WERROR=ON; then
 		unit build-test
+		memcheck build-test
 		servers build-test
 		e2e build-test "$e2e_sel" E2E_LABEL= E2E_EXCLUDE="${LAMFS_E2E_EXCLUDE:-}"
 	fi

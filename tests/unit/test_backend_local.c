@@ -297,7 +297,7 @@ static void in_mount_ns(void (*fn)(void), const char *what)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		if (unshare(CLONE_NEWNS) < 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
 			_exit(EXIT_SKIP);
 		fn();
 		_exit(0);
@@ -324,11 +324,11 @@ static void ro_child(void)
 
 	/* open through a bind mount, then make that mount read-only: the
 	 * backend's directory fds see the change, as on a remount of the fs */
-	CHECK(mount(root, root, NULL, MS_BIND, NULL) == 0);
+	CHECK(mount(root, root, "none", MS_BIND, NULL) == 0);
 	CHECK(backend_local_open(root, &b, &err) == 0);
 	test_staging_make(&st, staging, "ro", buf, MIB, 0);
 	CHECK(backend_put(b, ".lamindb/before.bin", &st.src, &consumed) == 0);
-	CHECK(mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0);
+	CHECK(mount("none", root, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0);
 	CHECK(backend_put(b, ".lamindb/denied.bin", &st.src, &consumed) == -EACCES);
 	CHECK(consumed == 0);
 	st.src.may_consume = 1;   /* different mount: rename would be EXDEV */
