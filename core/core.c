@@ -132,6 +132,11 @@ int core_lock(struct core *c, int exclusive)
 	return rc;
 }
 
+int core_shared(const struct core *c)
+{
+	return strncmp(c->cfg.meta_url, "postgres", 8) == 0;
+}
+
 struct meta *core_meta(struct core *c)
 {
 	return c->meta;
@@ -338,7 +343,7 @@ int core_save(struct core *c, struct core_stage *s, const char *key,
 	struct hash_result hr;
 	struct lamfs_record rec;
 	enum meta_save_state state;
-	int rc = 0, consumed = 0;
+	int rc = 0, consumed = 0, removed = 0;
 
 	if (!s->dirty && s->have_base && !strcmp(s->base.key, key)) {
 		rec = s->base; /* nothing new since the last save */
@@ -350,11 +355,15 @@ int core_save(struct core *c, struct core_stage *s, const char *key,
 	rc = fault_check("save.flagged");
 	if (rc == 0)
 		rc = save_upload(c, s, &rec, &hr, &consumed);
+	if (rc == -ENOENT)
+		rc = -EIO; /* storage lost the bucket or upload under us: not a missing file */
 	if (rc == 0)
 		rc = fault_check("save.uploaded");
-	if (rc == 0)
+	if (rc == 0) {
 		rc = meta_save_finish(c->meta, rec.uid, &rec);
-	if (rc == -ENOENT) {
+		removed = rc == -ENOENT;
+	}
+	if (removed) {
 		/* Removed (rm, or replaced by mv) while it was being stored: as with
 		 * a file unlinked while open, its bytes simply go. */
 		log_info("save %s (%s): the key was removed meanwhile; bytes dropped", key,
@@ -514,6 +523,8 @@ int core_upload_flagged(struct core *c, const char *uid, int locked_fd)
 	src.may_consume = 1;
 	key_object(rec.uid, rec.suffix, obj, sizeof(obj));
 	rc = backend_put(c->backend, obj, &src, &consumed);
+	if (rc == -ENOENT)
+		rc = -EIO; /* a missing bucket or upload is a failure, never "gone" */
 	if (rc == 0)
 		rc = fault_check("save.uploaded");
 	if (rc == 0)

@@ -317,6 +317,16 @@ int main(int argc, char **argv)
 		goto report;
 	}
 	instance = core_instance_dir(c);
+	if (core_shared(c) && !force && !rp.dry_run) {
+		/* This machine's lock cannot see another machine's mount: repairing
+		 * would roll back saves that are in flight there. */
+		if (asprintf(&opmsg, "%s shares its metadata store with other machines, whose "
+			     "mounts this machine cannot see; unmount the instance everywhere, "
+			     "then pass --force-unlocked", instance) < 0)
+			opmsg = NULL;
+		status = EXIT_OPERATIONAL;
+		goto report;
+	}
 	rc = core_lock(c, 1);
 	if (rc == 0) {
 		flags |= REPAIR_EXCLUSIVE;
