@@ -13,6 +13,16 @@
 #   E2E_FAULTS       1 if LAMFS_BIN has fault injection, 0 if not (run.sh
 #                    reads it from CMakeCache.txt); fault tests skip on 0
 #   E2E_MOUNT_TIMEOUT  seconds `lamfs mount` may take (default 60)
+#   E2E_STORAGE      local (default) or s3: instance_new then makes S3-backed
+#                    instances (one prefix each in $E2E_S3_BUCKET on the test
+#                    S3 server, which e2e_begin starts unless S3_ENDPOINT is
+#                    set; s3env.sh), and the storage helpers (storage_of,
+#                    objects, objects_snapshot, object_file, object_exists,
+#                    storage_stray, check_store) look at the bucket
+#   E2E_MAX_FILE     bytes: tests that honour it leave out bigger files
+#   E2E_S3_BUCKET, E2E_S3_PREFIX, E2E_S3_PORT, E2E_S3_VERIFY=full,
+#   E2E_PG_PORT, E2E_FRESH_TIMEOUT, E2E_MULTI_SAVES: see s3env.sh, pgenv.sh
+#                    and the sections below
 #
 # Conventions: a test calls e2e_begin first, then uses instance_new,
 # mount_fs, umount_fs and the assert_* helpers; it ends with e2e_pass.  An
@@ -29,6 +39,8 @@ E2E_MOUNT_TIMEOUT=${E2E_MOUNT_TIMEOUT:-60}
 OP=("python3" "$E2E_DIR/op.py")
 MiB=$((1024 * 1024))
 _E2E_NDAEMON=0
+# Functions _e2e_exit calls after unmounting everything (servers a test started).
+_e2e_exit_hooks=()
 
 # ---------------------------------------------------------------- reporting
 
@@ -134,16 +146,42 @@ assert_present() {
 # --------------------------------------------------------------- instances
 
 # instance_new NAME [init args...]: make $WORK/NAME with `lamfs init`; prints its path.
+# With E2E_STORAGE=s3 and no --storage given, the instance stores its objects
+# in the test's S3 server: s3://$E2E_S3_BUCKET/<a prefix of its own> (see
+# s3env.sh; e2e_begin starts the server unless S3_ENDPOINT is set already).
 instance_new() {
 	local inst=$WORK/$1 out rc=0
 	shift
+	if [[ "${E2E_STORAGE:-local}" == s3 && " $* " != *" --storage "* ]]; then
+		set -- "$@" --storage "s3://$E2E_S3_BUCKET/$_E2E_S3_RUN/$(basename "$inst")"
+	fi
 	out=$("$LAMFS_BIN" init "$inst" "$@" 2>&1 </dev/null) || rc=$?
 	[[ $rc -eq 0 ]] || fail "lamfs init $inst $*: exit $rc: $out"
 	printf '%s\n' "$inst"
 }
 
-# Storage root of an instance made without --storage.
-storage_of() { printf '%s/storage\n' "$1"; }
+# Storage root of an instance made without --storage; for an S3 instance its
+# s3://BUCKET/PREFIX url (which objects, objects_snapshot, object_file,
+# object_exists, check_store and storage_stray take like a local root).
+storage_of() {
+	local url
+	url=$(_e2e_conf "$1" storage url)
+	if [[ "$url" == s3://* ]]; then
+		printf '%s\n' "${url%/}"
+	else
+		printf '%s/storage\n' "$1"
+	fi
+}
+
+# _e2e_conf INST SECTION KEY: a value from INST/lamfs.conf (empty if none).
+_e2e_conf() {
+	[[ -r "$1/lamfs.conf" ]] || return 0
+	awk -v s="$2" -v k="$3" '
+		/^[ \t]*\[/ { sec = $0; gsub(/[][ \t]/, "", sec); next }
+		sec == s && $0 ~ ("^[ \t]*" k "[ \t]*=") {
+			sub(/^[^=]*=[ \t]*/, ""); sub(/[ \t\r]+$/, ""); print; exit
+		}' "$1/lamfs.conf"
+}
 
 # ------------------------------------------------------------------ mounts
 
@@ -327,7 +365,15 @@ require_faults() {
 # ---------------------------------------------------------------- metadata
 
 # sql INST QUERY: run QUERY on the instance's SQLite database; rows on stdout.
+# An instance on PostgreSQL (init --db postgresql://...) is queried with psql
+# (password from PGPASSFILE); rows are '|'-separated there too, booleans t/f.
 sql() {
+	local murl
+	murl=$(_e2e_conf "$1" meta url)
+	if [[ "$murl" == postgresql://* || "$murl" == postgres://* ]]; then
+		psql "$murl" -X -q -A -t -F '|' -v ON_ERROR_STOP=1 -c "$2" </dev/null
+		return
+	fi
 	sqlite3 -batch -noheader -bail -cmd '.timeout 10000' "$1/lamfs.db" "$2" </dev/null
 }
 
@@ -343,13 +389,25 @@ rows_at() {
 
 # Objects in a storage root: names below .lamindb, sorted.
 objects() {
+	if [[ "$1" == s3://* ]]; then
+		_s3_split "$1"
+		s3_keys "$_S3B" "${_S3P}.lamindb/" | cut -d' ' -f1 | cut -c$((${#_S3P} + 10))- | LC_ALL=C sort
+		return
+	fi
 	local d=$1/.lamindb
 	[[ -d "$d" ]] || return 0
 	(cd "$d" && find . -type f -printf '%P\n' | LC_ALL=C sort)
 }
 
 # A fingerprint of every object: name inode size mtime (changes if any is rewritten).
+# S3: name size md5 last-modified, from Swift's listing (microseconds; S3's
+# listing has whole seconds only).
 objects_snapshot() {
+	if [[ "$1" == s3://* ]]; then
+		_s3_split "$1"
+		s3_swift_listing "$_S3B" "${_S3P}.lamindb/"
+		return
+	fi
 	local d=$1/.lamindb
 	[[ -d "$d" ]] || return 0
 	(cd "$d" && find . -type f -printf '%P %i %s %T@\n' | LC_ALL=C sort)
@@ -364,9 +422,14 @@ staging_files() {
 # and sha256; no object lacks a record; staging holds no file.  Call it while
 # nothing is being written.  E2E_ALLOW_STAGING=1 tolerates staging leftovers
 # and E2E_ALLOW_ORPHANS=1 objects without a record (after a crash, cleaning
-# them up is the repair tool's job).
+# them up is the repair tool's job).  ROOT defaults to storage_of INST; for
+# S3 see _check_store_s3.
 check_store() {
-	local inst=$1 root=${2:-$1/storage} uid suffix size checksum obj got bad=
+	local inst=$1 root=${2:-$(storage_of "$1")} uid suffix size checksum obj got bad=
+	if [[ "$root" == s3://* ]]; then
+		_check_store_s3 "$inst" "$root"
+		return
+	fi
 	while IFS='|' read -r uid suffix size checksum; do
 		[[ -n "$uid" ]] || continue
 		obj=$root/.lamindb/$uid$suffix
@@ -397,6 +460,455 @@ check_store() {
 		bad+=" staging holds files: $(tr '\n' ' ' <<<"$st");"
 	fi
 	[[ -z "$bad" ]] || fail "store of $inst inconsistent:$bad"
+}
+
+# ------------------------------------------------- storage, local or S3
+#
+# These take a storage root as storage_of prints it: a local folder or an
+# s3://BUCKET/PREFIX url (S3 through curl with the test key, s3env.sh).
+
+# storage_kind ROOT: "local" or "s3".
+storage_kind() {
+	if [[ "$1" == s3://* ]]; then echo s3; else echo local; fi
+}
+
+# object_file ROOT NAME: a local path holding object .lamindb/NAME's bytes
+# (for S3 a fresh download under $WORK/.s3objects); the path does not exist
+# when the object does not.
+object_file() {
+	if [[ "$1" != s3://* ]]; then
+		printf '%s/.lamindb/%s\n' "$1" "$2"
+		return
+	fi
+	local dest=$WORK/.s3objects/$2 code
+	_s3_split "$1"
+	mkdir -p -- "$(dirname -- "$dest")"
+	code=$(S3_BODY=$dest s3_req GET "/$_S3B/${_S3P}.lamindb/$2")
+	[[ $code == 200 ]] || rm -f -- "$dest"
+	[[ $code == 200 || $code == 404 ]] || log "object_file: GET .lamindb/$2: HTTP $code" >&2
+	printf '%s\n' "$dest"
+}
+
+# object_exists ROOT NAME: 0 if object .lamindb/NAME is stored.
+object_exists() {
+	if [[ "$1" != s3://* ]]; then
+		[[ -f "$1/.lamindb/$2" ]]
+		return
+	fi
+	_s3_split "$1"
+	[[ "$(S3_BODY=/dev/null s3_req HEAD "/$_S3B/${_S3P}.lamindb/$2" -I)" == 200 ]]
+}
+
+# storage_stray ROOT: files (objects) in the storage root outside .lamindb, sorted.
+storage_stray() {
+	if [[ "$1" == s3://* ]]; then
+		_s3_split "$1"
+		s3_keys "$_S3B" "$_S3P" | cut -d' ' -f1 | cut -c$((${#_S3P} + 1))- |
+			{ grep -v '^\.lamindb/' || true; } | LC_ALL=C sort
+		return
+	fi
+	[[ -d "$1" ]] || return 0
+	(cd "$1" && find . -type f ! -path './.lamindb/*' -printf '%P\n' | LC_ALL=C sort)
+}
+
+# check_store for S3: the same checks as for a local root.  An object's bytes
+# are checked by the md5 the server computed (its ETag, for a single PUT)
+# against the record's md5 hash, or, for multipart objects and sha1-fl
+# records, by downloading it and comparing its sha256 with the record's.
+# E2E_S3_VERIFY=full downloads every object.
+_check_store_s3() {
+	local inst=$1 root=$2 bad='' what n f got want
+	_s3_split "$root"
+	s3_keys "$_S3B" "${_S3P}.lamindb/" >"$WORK/.cs.keys"
+	sql "$inst" "select uid || coalesce(suffix,''), size, checksum, hash, _hash_type from artifact
+		     where _aux is null and branch_id = 1" >"$WORK/.cs.records"
+	sql "$inst" "select uid || coalesce(suffix,'') from artifact" >"$WORK/.cs.known"
+	# prints "bad: ..." lines, "get NAME SHA256" for objects to download, "orphans: ..."
+	python3 - "$WORK/.cs.keys" "$WORK/.cs.records" "$WORK/.cs.known" "${_S3P}.lamindb/" \
+		"${E2E_S3_VERIFY:-etag}" "$root" >"$WORK/.cs.out" <<'PYEOF'
+import base64, sys
+keys, recs, known, pfx, mode, root = sys.argv[1:7]
+objs = {}
+for l in open(keys):
+    k, size, etag = l.split()
+    objs[k[len(pfx):]] = (int(size), etag)
+for l in open(recs):
+    if not l.strip():
+        continue
+    name, size, checksum, h, htype = l.rstrip('\n').split('|')
+    if name not in objs:
+        print('bad: committed record has no object %s/.lamindb/%s;' % (root, name))
+        continue
+    osize, etag = objs[name]
+    if str(osize) != size:
+        print('bad: %s: size %d, record says %s;' % (name, osize, size))
+    if mode != 'full' and htype == 'md5' and '-' not in etag:
+        b = base64.urlsafe_b64encode(bytes.fromhex(etag)).decode().rstrip('=')[:22]
+        if b != h:
+            print('bad: %s: md5 %s (ETag %s), record says %s;' % (name, b, etag, h))
+    else:
+        print('get %s %s' % (name, checksum))
+kn = {l.strip() for l in open(known) if l.strip()}
+orphans = sorted(set(objs) - kn)
+if orphans:
+    print('orphans: ' + ' '.join(orphans))
+PYEOF
+	while read -r what n want; do
+		case $what in
+		bad:) bad+=" $n $want" ;;
+		get)
+			f=$(object_file "$root" "$n")
+			got=$(sha256_of "$f" 2>/dev/null) || got="(no object)"
+			rm -f -- "$f"
+			[[ "$got" == "$want" ]] || bad+=" $root/.lamindb/$n: sha256 $got, record says $want;"
+			;;
+		orphans:)
+			n="$n $want"
+			if [[ "${E2E_ALLOW_ORPHANS:-0}" == 1 ]]; then
+				log "note: objects without a record (allowed here): $n"
+			else
+				bad+=" objects without a record: $n;"
+			fi
+			;;
+		esac
+	done <"$WORK/.cs.out"
+	local st
+	st=$(staging_files "$inst")
+	if [[ -n "$st" && "${E2E_ALLOW_STAGING:-0}" == 1 ]]; then
+		log "note: staging holds leftovers (allowed here): $(tr '\n' ' ' <<<"$st")"
+	elif [[ -n "$st" ]]; then
+		bad+=" staging holds files: $(tr '\n' ' ' <<<"$st");"
+	fi
+	rm -f -- "$WORK"/.cs.*
+	[[ -z "$bad" ]] || fail "store of $inst ($root) inconsistent:$bad"
+}
+
+# shellcheck source=s3env.sh
+. "$E2E_DIR/s3env.sh"
+# shellcheck source=pgenv.sh
+. "$E2E_DIR/pgenv.sh"
+
+# ------------------------------------------- several mounts of one instance
+#
+# For t_multi_*: two mounts of one instance (one instance directory mounted
+# twice, or two directories attached to one --db and --storage).  The SQL
+# here runs on SQLite and PostgreSQL alike (sql dispatches; `is_latest = true`
+# is valid in both).
+
+# await_path WHAT present|absent PATH: wait (up to E2E_FRESH_TIMEOUT seconds,
+# default 10) until PATH is there / gone; fails otherwise.  Logs how long a
+# change took to show if it was not at once.
+await_path() {
+	local what=$1 want=$2 path=$3 i got limit=$((${E2E_FRESH_TIMEOUT:-10} * 20))
+	for ((i = 0; i <= limit; i++)); do
+		got=$(errno_of stat "$path")
+		[[ $want == present && $got == OK ]] && break
+		[[ $want == absent && $got == ENOENT ]] && break
+		sleep 0.05
+	done
+	((i <= limit)) || fail "$what: $path not $want after ${E2E_FRESH_TIMEOUT:-10}s (stat: $got)"
+	((i == 0)) || log "$what: $path $want after $((i * 50)) ms"
+}
+
+# race_py: the path of a small program for concurrent saves (written once):
+#   write PATH TAG N      N saves of distinct contents (TAG 1..N) to PATH, each
+#                         open(O_TRUNC)+write+close; "TAG I OK|ERRNO[@step]" lines
+#   read PATH STOP OUT    reads PATH whole until file STOP exists; every read
+#                         must be exactly one content some writer wrote (ids
+#                         checked against the bytes); summary and the first
+#                         bad reads to OUT; exit 1 if any read was bad
+#   sums TAG:N ...        "sha256 TAG I" of every content of those writers
+#   make TAG I FILE       one content into FILE
+#   burst DIR TAG STOP    saves DIR/TAG-1.dat, DIR/TAG-2.dat, ... (content TAG I)
+#                         until file STOP exists; "TAG I OK|ERRNO[@step]" lines
+#   verify ROWS MNT... < RESULTS   checks burst results against ROWS (lines
+#                         "name|checksum|aux|is_latest (0/1)|branch_id" of the records
+#                         in the burst's folder) and the folder on each MNT:
+#                         a save whose close() returned 0 has one live latest
+#                         unflagged record with its sha256 and reads back
+#                         byte-exact on every mount; a failed one has no record
+#                         and is absent on every mount.  Problems on stdout,
+#                         "saves OK N failed M" last; exit 1 on any problem
+race_py() {
+	local f=$WORK/race.py
+	[[ -f "$f" ]] || cat >"$f" <<'PYEOF'
+import errno, hashlib, os, sys, time
+
+def content(tag, i):
+    head = ('%s %d\n' % (tag, i)).encode()
+    size = 1000 + (i * 7919 + len(tag) * 104729) % 30000
+    seed = hashlib.sha256(head).digest()
+    body = (seed * (size // len(seed) + 1))[:size - len(head)]
+    return head + body
+
+def ename(e):
+    return errno.errorcode.get(e.errno, str(e.errno))
+
+def write(path, tag, n):
+    for i in range(1, n + 1):
+        data, step = content(tag, i), 'open'
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            step = 'write'
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            except OSError:
+                os.close(fd)
+                raise
+            step = 'close'
+            os.close(fd)
+            print('%s %d OK' % (tag, i), flush=True)
+        except OSError as e:
+            print('%s %d %s%s' % (tag, i, ename(e), '' if step == 'close' else '@' + step),
+                  flush=True)
+
+def burst(d, tag, stop):
+    i = 0
+    while not os.path.exists(stop):
+        i += 1
+        path = os.path.join(d, '%s-%d.dat' % (tag, i))
+        data, step = content(tag, i), 'open'
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            step = 'write'
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            except OSError:
+                os.close(fd)
+                raise
+            step = 'close'
+            os.close(fd)
+            print('%s %d OK' % (tag, i), flush=True)
+        except OSError as e:
+            print('%s %d %s%s' % (tag, i, ename(e), '' if step == 'close' else '@' + step),
+                  flush=True)
+
+def check(data):
+    try:
+        tag, i = data[:data.index(b'\n')].decode().split(' ')
+        return data == content(tag, int(i))
+    except Exception:
+        return False
+
+def read(path, stop, out):
+    reads = bad = 0
+    notes = []
+    while not os.path.exists(stop):
+        try:
+            with open(path, 'rb') as f:
+                data = f.read()
+        except OSError as e:
+            bad += 1
+            notes.append('read %d: %s' % (reads, ename(e)))
+        else:
+            if not check(data):
+                bad += 1
+                notes.append('read %d: %d bytes, not one whole content; starts %r'
+                             % (reads, len(data), data[:24]))
+        reads += 1
+    with open(out, 'w') as f:
+        f.write('reads %d bad %d\n' % (reads, bad))
+        f.write(''.join(n + '\n' for n in notes[:10]))
+    sys.exit(1 if bad else 0)
+
+cmd = sys.argv[1]
+if cmd == 'write':
+    write(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+elif cmd == 'read':
+    read(*sys.argv[2:5])
+elif cmd == 'sums':
+    for spec in sys.argv[2:]:
+        tag, n = spec.split(':')
+        for i in range(1, int(n) + 1):
+            print('%s %s %d' % (hashlib.sha256(content(tag, i)).hexdigest(), tag, i))
+elif cmd == 'verify':
+    rows = {}
+    for l in open(sys.argv[2]):
+        if l.strip():
+            name, rest = l.rstrip('\n').split('|', 1)
+            rows.setdefault(name, []).append(rest)
+    mnts, bad, ok, failed = sys.argv[3:], 0, 0, 0
+    for l in sys.stdin:
+        tag, i, res = l.split()
+        name, data = '%s-%s.dat' % (tag, i), content(tag, int(i))
+        got = rows.get(name, [])
+        if res == 'OK':
+            ok += 1
+            want = ['%s||1|1' % hashlib.sha256(data).hexdigest()]
+            if got != want:
+                bad += 1
+                print('%s: close() returned 0; records %s, expected %s' % (name, got, want))
+            for m in mnts:
+                try:
+                    with open(os.path.join(m, name), 'rb') as f:
+                        if f.read() != data:
+                            bad += 1
+                            print('%s: close() returned 0; bytes differ on %s' % (name, m))
+                except OSError as e:
+                    bad += 1
+                    print('%s: close() returned 0; %s on %s' % (name, ename(e), m))
+        else:
+            failed += 1
+            print('note: %s: close() failed: %s' % (name, res))
+            if got:
+                bad += 1
+                print('%s: its save failed (%s) but records remain: %s' % (name, res, got))
+            for m in mnts:
+                if os.path.lexists(os.path.join(m, name)):
+                    bad += 1
+                    print('%s: its save failed (%s) but it is visible on %s' % (name, res, m))
+    print('saves OK %d failed %d' % (ok, failed))
+    sys.exit(1 if bad else 0)
+elif cmd == 'burst':
+    burst(*sys.argv[2:5])
+elif cmd == 'make':
+    with open(sys.argv[4], 'wb') as f:
+        f.write(content(sys.argv[2], int(sys.argv[3])))
+PYEOF
+	printf '%s\n' "$f"
+}
+
+# multi_mounts_suite INST_A MNT_A INST_B MNT_B: what two mounts of one
+# instance must do together (issue 8):
+#  1. a file written on A reads back byte-exact on B, and one written on B on A
+#     (same uid on both);
+#  2. both save one key E2E_MULTI_SAVES times (default 100) at once, distinct
+#     contents, while a reader on each mount reads it in a loop: every close()
+#     returns 0; every save is a version (the rows' checksums are exactly the
+#     contents written, one row each, distinct uids, one stem); exactly one
+#     is_latest; nothing flagged; every read was one whole written content;
+#     both mounts then read the latest version;
+#  3. rename of a file and of a folder, overwrite, delete and rmdir on one
+#     mount are seen on the other.
+multi_mounts_suite() {
+	local ia=$1 ma=$2 ib=$3 mb=$4 n=${E2E_MULTI_SAVES:-100} py
+	py=$(race_py)
+
+	log "written on one mount, read on the other"
+	mkdir "$ma/x"
+	await_path "folder made on A, seen on B" present "$mb/x"
+	random_file "$WORK/x1" $((3 * MiB + 7))
+	printf '>s\nACGT\n' >"$WORK/x2"
+	cp "$WORK/x1" "$ma/x/one.bin"
+	await_path "file saved on A, seen on B" present "$mb/x/one.bin"
+	assert_same_file "x/one.bin saved on A, read on B" "$WORK/x1" "$mb/x/one.bin"
+	assert_eq "uid of x/one.bin on B" "$(xattr "$ma/x/one.bin" user.lamfs.uid)" \
+		"$(xattr "$mb/x/one.bin" user.lamfs.uid)"
+	cp "$WORK/x2" "$mb/x/two.fasta"
+	await_path "file saved on B, seen on A" present "$ma/x/two.fasta"
+	assert_same_file "x/two.fasta saved on B, read on A" "$WORK/x2" "$ma/x/two.fasta"
+	assert_eq "ls x/ on A" "$(printf 'one.bin\ntwo.fasta')" "$(ls "$ma/x")"
+	assert_eq "ls x/ on B" "$(printf 'one.bin\ntwo.fasta')" "$(ls "$mb/x")"
+
+	log "both mounts save one key $n times at once; a reader on each checks every read"
+	local key=race/shared.dat start
+	mkdir "$ma/race"
+	python3 "$py" make init 1 "$WORK/init.dat"
+	cp "$WORK/init.dat" "$ma/$key"
+	await_path "the shared key, seen on B" present "$mb/$key"
+	rm -f -- "$WORK/race.stop"
+	start=$SECONDS
+	python3 "$py" read "$ma/$key" "$WORK/race.stop" "$WORK/read.A" &
+	local ra=$!
+	python3 "$py" read "$mb/$key" "$WORK/race.stop" "$WORK/read.B" &
+	local rb=$!
+	python3 "$py" write "$ma/$key" A "$n" >"$WORK/write.A" &
+	local wa=$!
+	python3 "$py" write "$mb/$key" B "$n" >"$WORK/write.B" &
+	local wb=$!
+	local rca=0 rcb=0 rra=0 rrb=0
+	wait "$wa" || rca=$?
+	wait "$wb" || rcb=$?
+	touch "$WORK/race.stop"
+	wait "$ra" || rra=$?
+	wait "$rb" || rrb=$?
+	log "$((2 * n)) saves took $((SECONDS - start))s; reader on A: $(head -n1 "$WORK/read.A");" \
+		"reader on B: $(head -n1 "$WORK/read.B")"
+	[[ $rca -eq 0 && $rcb -eq 0 ]] || fail "writers exited $rca and $rcb"
+	local notok
+	notok=$(cat "$WORK/write.A" "$WORK/write.B" | grep -v ' OK$' || true)
+	[[ -z "$notok" ]] || fail "saves whose close() failed: $(head -n 5 <<<"$notok") ($(wc -l <<<"$notok") in all)"
+	assert_eq "saves by A" "$n" "$(grep -c ' OK$' "$WORK/write.A")"
+	assert_eq "saves by B" "$n" "$(grep -c ' OK$' "$WORK/write.B")"
+	[[ $rra -eq 0 ]] || fail "reader on A saw bad reads: $(cat "$WORK/read.A")"
+	[[ $rrb -eq 0 ]] || fail "reader on B saw bad reads: $(cat "$WORK/read.B")"
+
+	local want got switches
+	python3 "$py" sums init:1 "A:$n" "B:$n" >"$WORK/sums"
+	want=$(cut -d' ' -f1 "$WORK/sums" | LC_ALL=C sort)
+	# how often the writer changes along the versions: the saves did interleave
+	switches=$(sql "$ia" "select checksum from artifact where key = '$key' order by uid" |
+		awk 'NR == FNR { tag[$1] = $2; next } { t = tag[$1]; if (FNR > 1 && t != last) s++; last = t }
+		     END { print s + 0 }' "$WORK/sums" -)
+	log "the writer changes $switches times along the $((2 * n + 1)) versions"
+	((switches >= 3)) || fail "the two mounts' saves did not interleave (writer changes: $switches)"
+	got=$(sql "$ia" "select checksum from artifact where key = '$key'" | LC_ALL=C sort)
+	assert_eq "versions at $key (one per save, each with its content's sha256)" \
+		"$want" "$got"
+	assert_eq "rows at $key" "$((2 * n + 1))" "$(sql "$ia" "select count(*) from artifact where key = '$key'")"
+	assert_eq "rows at $key, through B's instance" "$((2 * n + 1))" \
+		"$(sql "$ib" "select count(*) from artifact where key = '$key'")"
+	assert_eq "distinct uids at $key" "$((2 * n + 1))" \
+		"$(sql "$ia" "select count(distinct uid) from artifact where key = '$key'")"
+	assert_eq "distinct stems at $key" "1" \
+		"$(sql "$ia" "select count(distinct substr(uid, 1, 16)) from artifact where key = '$key'")"
+	assert_eq "is_latest rows at $key" "1" \
+		"$(sql "$ia" "select count(*) from artifact where key = '$key' and is_latest = true")"
+	assert_eq "flagged rows at $key" "0" \
+		"$(sql "$ia" "select count(*) from artifact where key = '$key' and _aux is not null")"
+	local suffixes
+	suffixes=$(sql "$ia" "select substr(uid, 17, 4) from artifact where key = '$key' order by 1")
+	assert_eq "distinct version suffixes" "$((2 * n + 1))" "$(LC_ALL=C sort -u <<<"$suffixes" | wc -l)"
+	# base62 suffixes 0000.. in order, one per version, no gap
+	local want_suffixes
+	want_suffixes=$(python3 -c '
+import sys
+a = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+for v in range(int(sys.argv[1]) + 1):
+    print("".join(a[(v // 62 ** k) % 62] for k in (3, 2, 1, 0)))' $((2 * n)))
+	[[ "$suffixes" == "$want_suffixes" ]] ||
+		log "note: version suffixes are not 0000..$(tail -n1 <<<"$want_suffixes") without gaps:" \
+			"$(LC_ALL=C comm -3 <(printf '%s\n' "$want_suffixes") <(printf '%s\n' "$suffixes") | head -n 5 | tr '\n\t' ' ~')"
+	local latest lsum
+	latest=$(sql "$ia" "select uid || ' ' || checksum from artifact where key = '$key' and is_latest = true")
+	lsum=${latest#* }
+	assert_eq "content of $key on A is the latest version" "$lsum" "$(sha256_of "$ma/$key")"
+	assert_eq "content of $key on B is the latest version" "$lsum" "$(sha256_of "$mb/$key")"
+	assert_eq "uid of $key on A" "${latest%% *}" "$(xattr "$ma/$key" user.lamfs.uid)"
+	assert_eq "uid of $key on B" "${latest%% *}" "$(xattr "$mb/$key" user.lamfs.uid)"
+	assert_eq "ls race/ on B" "shared.dat" "$(ls "$mb/race")"
+
+	log "rename, overwrite and delete on one mount, seen on the other"
+	local uid
+	mkdir "$ma/rd"
+	cp "$WORK/x2" "$ma/rd/f1.fasta"
+	await_path "rd/f1.fasta on B" present "$mb/rd/f1.fasta"
+	uid=$(xattr "$mb/rd/f1.fasta" user.lamfs.uid)
+	mv "$ma/rd/f1.fasta" "$ma/rd/f2.fasta"
+	await_path "old name after a rename on A, on B" absent "$mb/rd/f1.fasta"
+	await_path "new name after a rename on A, on B" present "$mb/rd/f2.fasta"
+	assert_same_file "rd/f2.fasta on B" "$WORK/x2" "$mb/rd/f2.fasta"
+	assert_eq "uid after the rename, on B" "$uid" "$(xattr "$mb/rd/f2.fasta" user.lamfs.uid)"
+	mv "$mb/rd" "$mb/rd2"
+	await_path "old folder after a rename on B, on A" absent "$ma/rd"
+	await_path "renamed folder's file on A" present "$ma/rd2/f2.fasta"
+	assert_same_file "rd2/f2.fasta on A" "$WORK/x2" "$ma/rd2/f2.fasta"
+	cp "$WORK/x1" "$mb/rd2/f2.fasta"
+	assert_same_file "rd2/f2.fasta overwritten on B, read on A" "$WORK/x1" "$ma/rd2/f2.fasta"
+	rm "$mb/rd2/f2.fasta"
+	await_path "file deleted on B, on A" absent "$ma/rd2/f2.fasta"
+	assert_eq "ls rd2/ on A" "" "$(ls -A "$ma/rd2")"
+	assert_eq "live rows at rd2/f2.fasta" "0" \
+		"$(sql "$ia" "select count(*) from artifact where key = 'rd2/f2.fasta' and branch_id = 1")"
+	rmdir "$ma/rd2"
+	await_path "folder removed on A, on B" absent "$mb/rd2"
+	rm "$ma/x/one.bin"
+	await_path "x/one.bin deleted on A, on B" absent "$mb/x/one.bin"
+	assert_eq "ls x/ on B after the delete" "two.fasta" "$(ls "$mb/x")"
 }
 
 # ------------------------------------------------------------------ hashes
@@ -448,6 +960,10 @@ _e2e_exit() {
 	trap - ERR
 	set +e
 	force_umount_all "$WORK"
+	local hook
+	for hook in "${_e2e_exit_hooks[@]}"; do
+		"$hook"
+	done
 	if [[ $rc -eq 0 && -n "${_E2E_OWN_WORK:-}" ]]; then
 		rm -rf --one-file-system -- "$WORK"
 	elif [[ $rc -ne 0 && $rc -ne 77 ]]; then
@@ -474,6 +990,17 @@ e2e_begin() {
 	trap 'exit 143' TERM
 	trap 'exit 130' INT
 	log "$(basename "$0"): work $WORK, binary $LAMFS_BIN"
+	case ${E2E_STORAGE:=local} in
+	local) ;;
+	s3)
+		# one prefix per test run in the bucket; each instance gets its own below it
+		_E2E_S3_RUN=${E2E_S3_PREFIX:-e2e}/$(basename "$0" .sh).$(date +%s).$$
+		[[ -n "${S3_ENDPOINT:-}" ]] || s3_server_start
+		s3_env_export
+		log "storage: S3, s3://$E2E_S3_BUCKET/$_E2E_S3_RUN/<instance> at $S3_ENDPOINT"
+		;;
+	*) fail "E2E_STORAGE=$E2E_STORAGE: local or s3" ;;
+	esac
 }
 
 e2e_pass() {

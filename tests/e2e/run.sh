@@ -15,7 +15,7 @@
 # of a "# timeout: N" line in the test), E2E_VERBOSE=1 (stream test output),
 # E2E_SUMMARY=FILE (append "passed failed skipped" to FILE), E2E_FAULTS
 # (default: read LAMFS_FAULT_INJECTION from the binary's CMakeCache.txt),
-# E2E_LABEL (a prefix for PASS/FAIL lines), E2E_TIMEOUT_SCALE (multiply
+# E2E_EXCLUDE="t_a t_b" (leave these out), E2E_LABEL (a prefix for PASS/FAIL lines), E2E_TIMEOUT_SCALE (multiply
 # every timeout, e.g. 3 for a sanitizer build), E2E_SANITIZE=1 (collect
 # ASan/UBSan reports of lamfs processes; any report fails the test).
 set -uo pipefail
@@ -76,6 +76,19 @@ main() {
 		for t in "$here"/t_*.sh; do
 			[[ -f "$t" ]] && tests+=("$t")
 		done
+	fi
+	# E2E_EXCLUDE: names (with or without t_) to leave out
+	if [[ -n "${E2E_EXCLUDE:-}" ]]; then
+		local kept=() x skip
+		for t in "${tests[@]}"; do
+			skip=0
+			for x in $E2E_EXCLUDE; do
+				x=${x%.sh}
+				[[ "$(basename "$t" .sh)" == "t_${x#t_}" ]] && skip=1
+			done
+			[[ $skip == 1 ]] && echo "${label}excluded $(basename "$t" .sh)" || kept+=("$t")
+		done
+		tests=("${kept[@]}")
 	fi
 
 	mkdir -p -- "$work"

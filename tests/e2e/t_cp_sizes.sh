@@ -3,7 +3,8 @@
 # bytes read back identical (before and after a remount); the hash, hash_type
 # and checksum xattrs equal values computed here with openssl/sha256sum; the
 # record says the same; the object at <root>/.lamindb/<uid><suffix> holds
-# the identical bytes.
+# the identical bytes.  E2E_MAX_FILE (bytes) leaves out bigger cases (the S3
+# run does: t_s3_errors copies 200 MiB in parts).
 # timeout: 900
 . "$(dirname "$0")/lib.sh"
 e2e_begin
@@ -22,6 +23,14 @@ cases=(
 	"m50p1.bin $((50 * MiB + 1)) .bin"
 	"m200.tar.gz $((200 * MiB)) .tar.gz"
 )
+for i in "${!cases[@]}"; do
+	read -r name size _ <<<"${cases[$i]}"
+	if ((size > ${E2E_MAX_FILE:-size})); then
+		log "left out: $name ($size bytes > E2E_MAX_FILE)"
+		unset 'cases[i]'
+	fi
+done
+cases=("${cases[@]}")
 printf '>seq1\nACGT\n' >"$src/small.fasta"
 : >"$src/empty.txt"
 for c in "${cases[@]:2}"; do
@@ -62,7 +71,7 @@ for c in "${cases[@]}"; do
 		"sizes/$name|$suffix|$size|$want_hash|$want_type|$want_sum|1|" \
 		"$(rows_at "$inst" "sizes/$name" "key, suffix, size, hash, _hash_type, checksum, is_latest, coalesce(_aux, '')")"
 
-	obj=$root/.lamindb/$uid$suffix
+	obj=$(object_file "$root" "$uid$suffix")
 	[[ -f "$obj" ]] || fail "$name: no object at $obj (objects: $(objects "$root" | tr '\n' ' '))"
 	assert_same_file "$name: stored object" "$s" "$obj"
 done
@@ -75,7 +84,7 @@ for c in "${cases[@]}"; do
 	assert_same_file "$name: bytes after remount" "$src/$name" "$mnt/sizes/$name"
 	assert_eq "$name: uid after remount" "${uid_of[$name]}" "$(xattr "$mnt/sizes/$name" user.lamfs.uid)"
 done
-assert_eq "ls sizes" "$(printf '%s\n' empty.txt m200.tar.gz m50.bin m50p1.bin small.fasta)" \
+assert_eq "ls sizes" "$(for c in "${cases[@]}"; do echo "${c%% *}"; done | LC_ALL=C sort)" \
 	"$(LC_ALL=C ls "$mnt/sizes")"
 umount_fs "$mnt"
 check_store "$inst"

@@ -49,7 +49,7 @@ assert_same_file "$key" "$src" "$mnt/$key"
 assert_eq "uid xattr after the resumed save" "$uid" "$(xattr "$mnt/$key" user.lamfs.uid)"
 assert_eq "record after the resumed save (uid|_aux|is_latest)" "$uid||1" \
 	"$(rows_at "$inst" "$key" "uid, coalesce(_aux, ''), is_latest")"
-assert_same_file "object" "$src" "$root/.lamindb/$uid.fasta"
+assert_same_file "object" "$src" "$(object_file "$root" "$uid.fasta")"
 
 log "and it survives a remount"
 remount "$inst" "$mnt"

@@ -64,12 +64,14 @@ for err in EACCES ENOSPC EIO; do
 		"$(rows_at "$inst" kept/k.txt "uid, is_latest, coalesce(_aux, '')")"
 done
 
-log "backend.put.mid=EIO: a half-written object is removed too"
-fault_set "backend.put.mid=EIO"
-assert_eq "close() with backend.put.mid=EIO" "EIO" "$(errno_of copy "$big" "$mnt/denied/mid.bin")"
-nothing_left "backend.put.mid=EIO"
-assert_eq "no temporary object left in the storage root" "" \
-	"$(cd "$root" && find . -type f ! -path './.lamindb/*' -printf '%P\n')"
+# backend.put.mid is a point of the local backend (S3: t_s3_errors stops the server mid-upload)
+if [[ $(storage_kind "$root") == local ]]; then
+	log "backend.put.mid=EIO: a half-written object is removed too"
+	fault_set "backend.put.mid=EIO"
+	assert_eq "close() with backend.put.mid=EIO" "EIO" "$(errno_of copy "$big" "$mnt/denied/mid.bin")"
+	nothing_left "backend.put.mid=EIO"
+fi
+assert_eq "no temporary object left in the storage root" "" "$(storage_stray "$root")"
 
 log "fault cleared: the same cp succeeds"
 fault_clear
