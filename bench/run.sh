@@ -25,7 +25,7 @@
 #   BENCH_REF       reference target for the ratios                       [native]
 #   BENCH_WORK      work directory (same disk as the reference!)          [/var/tmp/lamfs-bench.PID]
 #   BENCH_OUT       results directory                       [bench/results/<timestamp>]
-#   BENCH_TIMEOUT   seconds one measured command may take                 [900]
+#   BENCH_TIMEOUT   seconds one measured command may take                 [1800]
 #   BENCH_RANDREAD_SECONDS  fio randread run time                         [20, x scale, >= 5]
 #   BENCH_POP_JOBS  parallel writers that fill the ls / rename folders    [4]
 #   BENCH_POP_UPLOADS  rclone copy transfers filling them for s3fs, rclone-s3 [16]
@@ -64,7 +64,7 @@ BENCH_TARGETS=${BENCH_TARGETS:-native lamfs-local lamfs-local-wb rclone-local la
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-seqwrite_fio seqwrite_cp seqread randread smallfiles_1 smallfiles_4 ls_l stat rename}
 BENCH_REF=${BENCH_REF:-native}
 BENCH_WORK=${BENCH_WORK:-/var/tmp/lamfs-bench.$$}
-BENCH_TIMEOUT=${BENCH_TIMEOUT:-900}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-1800}
 BENCH_POP_JOBS=${BENCH_POP_JOBS:-4}
 BENCH_POP_UPLOADS=${BENCH_POP_UPLOADS:-16}
 BENCH_RCLONE_WRITE_BACK=${BENCH_RCLONE_WRITE_BACK:-0s}
@@ -488,7 +488,18 @@ drop_caches() {
 	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || log "warning: cannot drop caches"
 }
 
-tmo() { timeout -k 10 "$BENCH_TIMEOUT" "$@"; }
+# tmo CMD...: run CMD with the time limit, in a process group of its own
+# (recorded, so that cleanup can end it and its children on Ctrl-C or kill),
+# in the background with `wait`, so that a signal is handled at once.
+tmo() {
+	local pid rc=0
+	setsid timeout -k 10 "$BENCH_TIMEOUT" "$@" &
+	pid=$!
+	: >"$WORK/.pgid.$pid"
+	wait "$pid" || rc=$?
+	rm -f "$WORK/.pgid.$pid"
+	return "$rc"
+}
 
 # --------------------------------------------------------- preparation
 
@@ -629,7 +640,8 @@ smallfiles() {  # smallfiles JOBS T R
 	mkdir -p "$d"
 	base=$(settle "$t" w)
 	t0=$(now)
-	el=$(tmo python3 "$BENCH_DIR/files.py" write "$d" "$SMALL_N" "$jobs" "$SMALL_SIZE")
+	tmo python3 "$BENCH_DIR/files.py" write "$d" "$SMALL_N" "$jobs" "$SMALL_SIZE" >"$WORK/out.txt"
+	el=$(<"$WORK/out.txt")
 	t1=$(now)
 	durable "$t" w "$base" "$SMALL_N" $((SMALL_N * SMALL_SIZE)) "$t1" "fs:$d"
 	t2=$DURABLE_T
@@ -665,7 +677,8 @@ w_stat() {
 	ensure_population "$t" ls m/ls "$LS_N"
 	cold_mount "$t"
 	m=$(mnt_of "$t")
-	el=$(tmo python3 "$BENCH_DIR/files.py" stat "$m/m/ls" "$LS_N" "$STAT_N" "$BENCH_POP_JOBS")
+	tmo python3 "$BENCH_DIR/files.py" stat "$m/m/ls" "$LS_N" "$STAT_N" "$BENCH_POP_JOBS" >"$WORK/out.txt"
+	el=$(<"$WORK/out.txt")
 	emit stat seconds s lower "$t" "$r" "$el"
 	umount_t "$t"
 }
@@ -686,13 +699,19 @@ w_rename() {
 run_one() {
 	local w=$1 t=$2 r=$3 rc
 	log "  $w round $r: $t"
+	# in the background with `wait`: a signal to this script is handled at
+	# once (bash would wait for a foreground subshell to finish first)
 	set +e
 	(
 		set -e
+		trap - INT TERM
 		trap 'log "    failed (exit $?): $BASH_COMMAND"' ERR
 		"w_$w" "$t" "$r"
-	)
+	) &
+	RUN_PID=$!
+	wait "$RUN_PID"
 	rc=$?
+	RUN_PID=
 	set -e
 	if ((rc != 0)); then
 		emit "$w" error - - "$t" "$r" NA "failed with exit $rc$( ((rc == 124)) && echo ' (timeout)')"
@@ -703,10 +722,28 @@ run_one() {
 
 # ---------------------------------------------------------------- cleanup
 
+RUN_PID=
 cleanup() {
-	local rc=$? t
+	local rc=$? t p f
 	trap - EXIT ERR INT TERM
 	set +e
+	# a measurement still running (after a signal): end it, then what it started
+	if [[ -n $RUN_PID ]] && kill -0 "$RUN_PID" 2>/dev/null; then
+		log "interrupted: stopping the measurement and cleaning up"
+		kill -TERM "$RUN_PID" 2>/dev/null
+		wait_gone "$RUN_PID" 10 || kill -KILL "$RUN_PID" 2>/dev/null
+	fi
+	# commands tmo started and never saw end: their process groups, led by
+	# our `timeout` (checked, so a recycled pid is never hit)
+	if [[ -n $WORK ]]; then
+		for f in "$WORK"/.pgid.*; do
+			[[ -e $f ]] || continue
+			p=${f##*.}
+			[[ $(cat "/proc/$p/comm" 2>/dev/null) == timeout ]] || continue
+			kill -TERM -- "-$p" 2>/dev/null
+			wait_gone "$p" 10 || kill -KILL -- "-$p" 2>/dev/null
+		done
+	fi
 	if [[ -n $WORK ]]; then
 		for t in $ALL_TARGETS; do force_umount "$t" 2>/dev/null; done
 		# anything else still mounted below WORK
