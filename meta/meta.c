@@ -489,3 +489,24 @@ int meta_record_delete(struct meta *m, const char *uid, char promoted[LAMFS_UID_
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
+
+int meta_walk_ancestors(const char *key, int (*fn)(void *ctx, const char *prefix), void *ctx)
+{
+	char buf[LAMFS_KEY_MAX + 1];
+	size_t i;
+	char c;
+	int rc = 0;
+
+	key_split(key, buf);
+	for (i = 0; buf[0] && rc == 0; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		c = buf[i];
+		buf[i] = '\0';
+		rc = fn(ctx, buf);
+		buf[i] = c;
+		if (c == '\0')
+			break;
+	}
+	return rc;
+}

@@ -99,6 +99,13 @@ int meta_pg_errno(const char *state);
 void meta_pg_redact(const char *url, char *out, size_t size);
 
 /* Append one object to d; 0 or -ENOMEM. */
+/*
+ * Call fn(ctx, prefix) for every folder on the way to key's parent, shortest
+ * first: for "a/b/c" with "a/b" it calls "a", then "a/b"; nothing for a
+ * top-level key.  Stops at the first non-zero return and returns it.
+ */
+int meta_walk_ancestors(const char *key, int (*fn)(void *ctx, const char *prefix), void *ctx);
+
 int meta_dropped_add(struct meta_dropped *d, const char *uid, const char *suffix,
 		     int storage_id);
 

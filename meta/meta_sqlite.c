@@ -538,6 +538,14 @@ static int subtree_max_len(struct msq *q, const char *key, int64_t *len)
 	return rc;
 }
 
+/* meta_walk_ancestors callback: -ENOTDIR when prefix is a visible file. */
+static int not_a_file(void *ctx, const char *prefix)
+{
+	int rc = rec_visible(ctx, prefix, NULL);
+
+	return rc > 0 ? -ENOTDIR : rc;
+}
+
 /*
  * Can key's ancestors hold it?  0 when its parent folder exists (folder rows
  * form a tree, so every ancestor is a folder) or, with need_parent 0, when
@@ -547,8 +555,6 @@ static int subtree_max_len(struct msq *q, const char *key, int64_t *len)
 static int check_ancestors(struct msq *q, const char *key, int need_parent)
 {
 	char buf[LAMFS_KEY_MAX + 1];
-	size_t i;
-	char c;
 	int rc;
 
 	key_split(key, buf);
@@ -557,18 +563,7 @@ static int check_ancestors(struct msq *q, const char *key, int need_parent)
 		rc = rc > 0 ? 0 : rc;
 		goto out;
 	}
-	for (i = 0; rc == 0; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		c = buf[i];
-		buf[i] = '\0';
-		rc = rec_visible(q, buf, NULL);
-		buf[i] = c;
-		if (rc > 0)
-			rc = -ENOTDIR;
-		if (c == '\0')
-			break;
-	}
+	rc = meta_walk_ancestors(key, not_a_file, q);
 	if (rc == 0 && need_parent)
 		rc = -ENOENT;
 out:
@@ -595,14 +590,27 @@ static int folder_add(struct msq *q, const char *path, int or_ignore, uint32_t m
 	return rc;
 }
 
+struct add_folder_ctx {
+	struct msq *q;
+	uint32_t uid, gid;
+	int64_t now;
+};
+
+/* meta_walk_ancestors callback: make the folder prefix if it is missing. */
+static int add_folder(void *ctx, const char *prefix)
+{
+	struct add_folder_ctx *a = ctx;
+
+	return folder_add(a->q, prefix, 1, 0755, a->uid, a->gid, a->now);
+}
+
 /* Make every missing ancestor folder of key (mode 0755, the given owner).
  * The caller has run check_ancestors(). */
 static int ensure_ancestors(struct msq *q, const char *key, uint32_t uid, uint32_t gid,
 			    int64_t now)
 {
+	struct add_folder_ctx a = { q, uid, gid, now };
 	char buf[LAMFS_KEY_MAX + 1];
-	size_t i;
-	char c;
 	int rc;
 
 	key_split(key, buf);
@@ -611,16 +619,7 @@ static int ensure_ancestors(struct msq *q, const char *key, uint32_t uid, uint32
 		rc = rc > 0 ? 0 : rc;
 		goto out;
 	}
-	for (i = 0; rc == 0; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		c = buf[i];
-		buf[i] = '\0';
-		rc = folder_add(q, buf, 1, 0755, uid, gid, now);
-		buf[i] = c;
-		if (c == '\0')
-			break;
-	}
+	rc = meta_walk_ancestors(key, add_folder, &a);
 out:
 	return rc;
 }
