@@ -383,13 +383,15 @@ int main(int argc, char **argv)
 	/* The lock sees this machine only; the store's leases see every machine
 	 * that mounts the instance (and keep mounts from starting meanwhile). */
 	rc = rp.dry_run ? live_lease(c, &blocker)
-			: lease_start(c, META_LEASE_REPAIR, NULL, force ? META_LEASE_FORCE : 0,
-				      &lease, &blocker);
+			: lease_start(c, META_LEASE_REPAIR, NULL, 0, &lease, &blocker);
 	if (rc == -EBUSY && force) {
 		lease_describe(&blocker, who, sizeof(who));
 		fprintf(stderr, "lamfs-repair: %s: in use by %s; going on as told "
 				"(--force-unlocked)\n", instance, who);
-	} else if (rc < 0) {
+		rc = rp.dry_run ? 0 : lease_start(c, META_LEASE_REPAIR, NULL, META_LEASE_FORCE,
+						  &lease, &blocker);
+	}
+	if (rc < 0) {
 		int n;
 
 		lease_describe(&blocker, who, sizeof(who));
