@@ -21,6 +21,7 @@
 #include "backend.h"
 #include "hash.h"
 #include "key.h"
+#include "lease.h"
 #include "repair.h"
 
 #define REPAIR_IO_SIZE (1u << 20)
@@ -55,6 +56,8 @@ const char *repair_kind_name(enum repair_kind kind)
 		return "staging";
 	case REPAIR_KIND_VERIFY:
 		return "verify";
+	case REPAIR_KIND_LEASE:
+		return "lease";
 	}
 	return "?";
 }
@@ -99,6 +102,8 @@ static void count(struct repair *r, enum repair_kind kind, enum repair_action ac
 	case REPAIR_REMOVED:
 		if (kind == REPAIR_KIND_ORPHAN)
 			s->orphans++;
+		else if (kind == REPAIR_KIND_LEASE)
+			s->leases++;
 		else if (kind == REPAIR_KIND_TEMPORARY)
 			s->temporaries++;
 		else
@@ -857,6 +862,36 @@ static int pass_verify(struct repair *r)
 
 /* ------------------------------------------------------------------- run */
 
+/* ---------------------------------------------------------------- leases */
+
+static int lease_cb(void *ctx, const struct meta_lease *l)
+{
+	struct repair *r = ctx;
+	char what[600];
+	int dead = l->remaining_ms > 0 && lease_dead_here(l, core_instance_dir(r->c));
+	int rc = 0;
+
+	if (l->remaining_ms > 0 && !dead)
+		return 0;   /* live: the caller decided to run beside it */
+	lease_describe(l, what, sizeof(what));
+	if (!(r->flags & REPAIR_DRY_RUN))
+		rc = dead ? meta_lease_release(r->m, l->id) : meta_lease_sweep(r->m, l->id);
+	if (rc == 0)
+		emit(r, REPAIR_KIND_LEASE, REPAIR_REMOVED, NULL, NULL, l->id, 0, "%s%s", what,
+		     dead ? "; that process is gone" : "");
+	else if (rc == -EBUSY)
+		emit(r, REPAIR_KIND_LEASE, REPAIR_KEPT, NULL, NULL, l->id, 0,
+		     "%s; renewed meanwhile: its owner is alive", what);
+	else if (rc != -ENOENT)
+		emit(r, REPAIR_KIND_LEASE, REPAIR_FAILED, NULL, NULL, l->id, rc, "%s", what);
+	return 0;
+}
+
+static int pass_leases(struct repair *r)
+{
+	return meta_lease_list(r->m, lease_cb, r);
+}
+
 int repair_run(struct core *c, unsigned flags, const struct repair_callbacks *cb,
 	       struct repair_summary *sum)
 {
@@ -875,7 +910,9 @@ int repair_run(struct core *c, unsigned flags, const struct repair_callbacks *cb
 	r.buf = malloc(REPAIR_IO_SIZE);
 	if (!r.buf)
 		return -ENOMEM;
-	rc = pass_flagged(&r);
+	rc = pass_leases(&r);
+	if (rc == 0)
+		rc = pass_flagged(&r);
 	if (rc == 0)
 		rc = pass_storage(&r);
 	if (rc == 0)

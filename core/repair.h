@@ -18,6 +18,10 @@
  *  3. staging   files in INSTANCE/staging that no flagged record owns (w.*
  *               files of writes that never got saved, <uid> files of records
  *               no longer flagged): removed.
+ *  0. leases    leases (meta.h) that have expired, or whose owner is a dead
+ *               process of this machine using this instance directory
+ *               (lease_dead_here): removed.  Live leases are the caller's to
+ *               check before it runs (lamfs-repair refuses while one is).
  *  4. verify    (REPAIR_VERIFY) every committed record's object is read back
  *               through the backend and its size, LaminDB hash and sha256 are
  *               compared with the record.  A missing or corrupt object is
@@ -58,6 +62,7 @@ enum repair_kind {
 	REPAIR_KIND_TEMPORARY,      /* an interrupted upload in storage */
 	REPAIR_KIND_STAGING,        /* a staging file nobody owns */
 	REPAIR_KIND_VERIFY,         /* a committed record's object */
+	REPAIR_KIND_LEASE,          /* a lease left by a mount or repair that is gone */
 };
 
 /* What was (or, on a dry run, would be) done.  The first four change
@@ -117,6 +122,8 @@ struct repair_summary {
 	uint64_t verified_bytes;
 	unsigned missing, corrupt;
 	unsigned failed;            /* actions or checks that failed */
+	unsigned leases;            /* stale leases removed (or would be); housekeeping:
+	                               not counted by repair_status() */
 };
 #define REPAIR_SUMMARY_INIT { 0 }
 
@@ -135,7 +142,8 @@ int repair_run(struct core *c, unsigned flags, const struct repair_callbacks *cb
  * anything that would be repaired).  Operational errors (8) are the caller's. */
 int repair_status(const struct repair_summary *sum, unsigned flags);
 
-/* Names for reports: "flagged", "orphan", "temporary", "staging", "verify";
+/* Names for reports: "flagged", "orphan", "temporary", "staging", "verify",
+ * "lease";
  * "completed", "flag-cleared", "rolled-back", "removed", "kept", "missing",
  * "corrupt", "failed", and on a dry run "would-complete", "would-clear-flag",
  * "would-roll-back", "would-remove". */

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "lease.h"
 #include "upq.h"
 #include "key.h"
 #include "log.h"
@@ -1349,6 +1350,8 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 10 };
 	struct fs fs = { 0 };
+	struct lease *lease = NULL;
+	struct meta_lease blocker;
 	struct fuse *fuse = NULL;
 	char *err = NULL, *user_opts = NULL;
 	char msg[512];
@@ -1366,6 +1369,19 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 		snprintf(msg, sizeof(msg), "%s: %s", o->instance,
 			 rc == -EBUSY ? "lamfs-repair is working on this instance; try again "
 					"when it is done" : strerror(-rc));
+		goto out;
+	}
+	rc = lease_start(fs.core, META_LEASE_MOUNT, o->mountpoint, 0, &lease, &blocker);
+	if (rc < 0) {
+		char who[600];
+
+		lease_describe(&blocker, who, sizeof(who));
+		if (rc == -EBUSY)
+			snprintf(msg, sizeof(msg), "%s: lamfs-repair is working on this instance "
+				 "(%.300s); try again when it is done", o->instance, who);
+		else
+			snprintf(msg, sizeof(msg), "%s: cannot take a lease in the metadata "
+				 "store: %s", o->instance, strerror(-rc));
 		goto out;
 	}
 	{
@@ -1429,6 +1445,7 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 	}
 out:
 	upq_stop(fs.upq);
+	lease_stop(lease);
 	if (report_fd >= 0 || (status != 0 && !mounted))
 		report(report_fd, 0, msg);
 	if (mounted)

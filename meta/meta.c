@@ -510,3 +510,95 @@ int meta_walk_ancestors(const char *key, int (*fn)(void *ctx, const char *prefix
 	}
 	return rc;
 }
+
+/* ---- leases ---- */
+
+/* 0 when id is a usable lease id. */
+static int lease_id_ok(const char *id)
+{
+	return (id && id[0] && strlen(id) <= META_LEASE_ID_MAX) ? 0 : -EINVAL;
+}
+
+int meta_lease_take(struct meta *m, const struct meta_lease *l, int64_t ttl_ms,
+		    unsigned flags, struct meta_lease *blocker)
+{
+	int rc = l ? lease_id_ok(l->id) : -EINVAL;
+
+	if (blocker)
+		memset(blocker, 0, sizeof(*blocker));
+	if (rc == 0 && (ttl_ms <= 0 ||
+			(l->kind != META_LEASE_MOUNT && l->kind != META_LEASE_REPAIR)))
+		rc = -EINVAL;
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->lease_take(m, l, ttl_ms, flags, blocker);
+	pthread_mutex_unlock(&m->lock);
+out:
+	return rc;
+}
+
+int meta_lease_renew(struct meta *m, const char *id, int64_t ttl_ms)
+{
+	int rc = lease_id_ok(id);
+
+	if (rc == 0 && ttl_ms <= 0)
+		rc = -EINVAL;
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->lease_renew(m, id, ttl_ms);
+	pthread_mutex_unlock(&m->lock);
+out:
+	return rc;
+}
+
+int meta_lease_release(struct meta *m, const char *id)
+{
+	int rc = lease_id_ok(id);
+
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->lease_release(m, id);
+	pthread_mutex_unlock(&m->lock);
+out:
+	return rc;
+}
+
+int meta_lease_list(struct meta *m, meta_lease_cb cb, void *ctx)
+{
+	struct meta_lease *v = NULL;
+	size_t i, n = 0;
+	int rc = cb ? 0 : -EINVAL;
+
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->lease_list(m, &v, &n);
+	pthread_mutex_unlock(&m->lock);
+	for (i = 0; rc == 0 && i < n; i++) {
+		int r = cb(ctx, &v[i]);
+
+		if (r != 0) {
+			rc = r < 0 ? r : 0;
+			break;
+		}
+	}
+out:
+	free(v);
+	return rc;
+}
+
+int meta_lease_sweep(struct meta *m, const char *id)
+{
+	int rc = lease_id_ok(id);
+
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	rc = m->ops->lease_sweep(m, id);
+	pthread_mutex_unlock(&m->lock);
+out:
+	return rc;
+}

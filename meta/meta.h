@@ -54,7 +54,8 @@
 struct meta;
 
 /* The schema version this build writes.  Older ones are migrated on open. */
-#define META_SCHEMA_VERSION 1
+/* 2: the lease table (mounts and repairs of the instance, see below). */
+#define META_SCHEMA_VERSION 2
 
 enum meta_open_flags {
 	META_CREATE = 1u << 0,   /* create a new store; SQLite: -EEXIST if one exists,
@@ -256,5 +257,65 @@ int meta_setattr(struct meta *m, const char *key, unsigned mask, const struct me
  * becomes latest.  *promoted is set to that version's uid, or "" when none
  * (may be NULL).  -ENOENT. */
 int meta_record_delete(struct meta *m, const char *uid, char promoted[LAMFS_UID_LEN + 1]);
+
+/* ---- leases: who is using the instance, on any machine ----
+ *
+ * A lease is a row the store keeps for each live mount and each running
+ * lamfs-repair, so that a repair on one machine sees mounts on all the others
+ * (the instance lock, an flock, sees only its own machine).  Times come from
+ * the DATABASE's clock (PostgreSQL now(), SQLite's 'now'), in milliseconds
+ * since the epoch, so machines whose clocks differ still agree on expiry.  A
+ * lease is live while expires_ms is in the future; its owner renews it.
+ *
+ * Rules kept in one transaction by meta_lease_take(): a MOUNT lease is
+ * refused while a live REPAIR lease exists; a REPAIR lease is refused while
+ * any other live lease (mount or repair) exists.  Expired leases block
+ * nothing; meta_lease_sweep() removes them.
+ */
+enum meta_lease_kind { META_LEASE_MOUNT = 0, META_LEASE_REPAIR = 1 };
+
+#define META_LEASE_ID_MAX 40
+#define META_LEASE_HOST_MAX 255
+#define META_LEASE_PATH_MAX 1023   /* longer paths are stored cut (they only inform) */
+
+struct meta_lease {
+	char id[META_LEASE_ID_MAX + 1];          /* the owner's id, unique */
+	enum meta_lease_kind kind;
+	char host[META_LEASE_HOST_MAX + 1];
+	int64_t pid;
+	char instance[META_LEASE_PATH_MAX + 1];  /* the owner's instance directory */
+	char mountpoint[META_LEASE_PATH_MAX + 1];/* "" for a repair */
+	int64_t started_ms;                      /* database clock */
+	int64_t expires_ms;                      /* database clock */
+	int64_t remaining_ms;                    /* out: expires_ms - the database's now
+	                                            when read; <= 0 expired */
+};
+
+enum meta_lease_take_flags {
+	META_LEASE_FORCE = 1u << 0,   /* insert whatever else is live (--force-unlocked) */
+};
+
+/*
+ * Take (insert, or refresh when the id exists already) the lease l->id with
+ * l's fields, expiring ttl_ms after the database's now.  When the rules above
+ * refuse it: -EBUSY and *blocker (when not NULL) is the live lease in the way
+ * (the one expiring last when several).  -EINVAL for an empty id or ttl <= 0.
+ */
+int meta_lease_take(struct meta *m, const struct meta_lease *l, int64_t ttl_ms,
+		    unsigned flags, struct meta_lease *blocker);
+/* Push the expiry of lease id to ttl_ms after the database's now (also when
+ * it had expired).  -ENOENT when the row is gone (swept after it expired). */
+int meta_lease_renew(struct meta *m, const char *id, int64_t ttl_ms);
+/* Remove lease id.  -ENOENT when it is gone. */
+int meta_lease_release(struct meta *m, const char *id);
+
+typedef int (*meta_lease_cb)(void *ctx, const struct meta_lease *l);
+/* Every lease, live or expired, soonest expiry first (remaining_ms set).
+ * The rows are read first; cb runs without the lock and may call meta.
+ * Non-zero from cb stops, as for meta_readdir. */
+int meta_lease_list(struct meta *m, meta_lease_cb cb, void *ctx);
+/* Remove lease id only if it has expired (what repair does with a dead
+ * owner's lease): 0 removed, -ENOENT gone, -EBUSY live again (renewed). */
+int meta_lease_sweep(struct meta *m, const char *id);
 
 #endif

@@ -57,6 +57,15 @@ struct meta_ops {
 	int (*rmdir)(struct meta *m, const char *key);
 	int (*setattr)(struct meta *m, const char *key, unsigned mask, const struct meta_attr *a);
 	int (*record_delete)(struct meta *m, const char *uid, char promoted[LAMFS_UID_LEN + 1]);
+
+	/* Leases (meta.h).  lease_list fills a malloc'ed array *v of *n (the
+	 * caller frees *v; NULL when *n is 0), soonest expiry first. */
+	int (*lease_take)(struct meta *m, const struct meta_lease *l, int64_t ttl_ms,
+			  unsigned flags, struct meta_lease *blocker);
+	int (*lease_renew)(struct meta *m, const char *id, int64_t ttl_ms);
+	int (*lease_release)(struct meta *m, const char *id);
+	int (*lease_list)(struct meta *m, struct meta_lease **v, size_t *n);
+	int (*lease_sweep)(struct meta *m, const char *id);
 };
 
 /* The base of every backend's handle.  Lock order: m->lock is a leaf; no

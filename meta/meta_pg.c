@@ -117,9 +117,22 @@ static const char pg_schema_v1[] =
 	/* repair's scan of storage-ongoing records. */
 	"CREATE INDEX artifact_flagged ON artifact (id) WHERE _aux IS NOT NULL;\n";
 
+/* Schema 2: leases of the mounts and repairs using the store (meta.h). */
+static const char pg_schema_v2[] =
+	"CREATE TABLE lease (\n"
+	"  id TEXT PRIMARY KEY,\n"
+	"  kind TEXT NOT NULL CHECK (kind IN ('mount', 'repair')),\n"
+	"  host TEXT NOT NULL,\n"
+	"  pid BIGINT NOT NULL,\n"
+	"  instance TEXT NOT NULL,\n"
+	"  mountpoint TEXT NOT NULL,\n"
+	"  started_ms BIGINT NOT NULL,\n"
+	"  expires_ms BIGINT NOT NULL);\n";
+
 /* pg_migrations[v]: version v -> v + 1.  Constant DDL only. */
 static const char *const pg_migrations[] = {
 	pg_schema_v1,
+	pg_schema_v2,
 };
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == META_SCHEMA_VERSION,
 	       "one migration step per schema version");
@@ -147,6 +160,31 @@ _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == META_SCHEMA_V
 /* ENTRY_AT's columns: folder found, folder, file found, record. */
 #define PG_ENTRY_DIR 0
 #define PG_ENTRY_FILE (1 + PG_FOLDER_NCOLS)
+
+/* Leases: the database's clock (the transaction's start) in ms since the epoch. */
+#define PG_NOW_MS "(extract(epoch FROM now()) * 1000)::bigint"
+/* Read by row_lease(), in this order. */
+#define PG_LEASE_COLS                                                                \
+	"id, kind, host, pid, instance, mountpoint, started_ms, expires_ms, "        \
+	"expires_ms - " PG_NOW_MS
+#define PG_LEASE_STATEMENTS(X)                                                       \
+	/* the live lease in the way of taking $1 as kind $2 (meta.h's rules) */    \
+	X(LEASE_BLOCKER, "SELECT " PG_LEASE_COLS " FROM lease WHERE id <> $1 AND "   \
+			 "expires_ms > " PG_NOW_MS " AND ($2::text = 'repair' OR "   \
+			 "kind = 'repair') ORDER BY expires_ms DESC LIMIT 1")        \
+	X(LEASE_PUT, "INSERT INTO lease (id, kind, host, pid, instance, mountpoint, " \
+		     "started_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, "      \
+		     PG_NOW_MS ", " PG_NOW_MS " + $7::bigint) ON CONFLICT (id) DO UPDATE SET " \
+		     "kind = excluded.kind, host = excluded.host, pid = excluded.pid, " \
+		     "instance = excluded.instance, mountpoint = excluded.mountpoint, " \
+		     "expires_ms = excluded.expires_ms")                             \
+	X(LEASE_RENEW, "UPDATE lease SET expires_ms = " PG_NOW_MS " + $2::bigint "   \
+		       "WHERE id = $1 RETURNING id")                                 \
+	X(LEASE_DEL, "DELETE FROM lease WHERE id = $1 RETURNING id")                 \
+	X(LEASE_DEL_EXPIRED, "DELETE FROM lease WHERE id = $1 AND "                  \
+			     "expires_ms <= " PG_NOW_MS " RETURNING id")             \
+	X(LEASE_HAS, "SELECT 1 FROM lease WHERE id = $1")                            \
+	X(LEASE_LIST, "SELECT " PG_LEASE_COLS " FROM lease ORDER BY expires_ms, id")
 
 #define PG_STATEMENTS(X)                                                             \
 	X(SCHEMA_LOCK, "SELECT pg_advisory_xact_lock(" PG_SCHEMA_LOCK_KEY ")")       \
@@ -230,7 +268,8 @@ _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == META_SCHEMA_V
 			    "WHERE _aux IS NOT NULL AND id > $1 AND id <= $2 "       \
 			    "ORDER BY id LIMIT $3")                                  \
 	X(ART_TOTALS, "SELECT count(*), coalesce(sum(size), 0)::bigint FROM artifact " \
-		      "WHERE " PG_VISIBLE)
+		      "WHERE " PG_VISIBLE)                                           \
+	PG_LEASE_STATEMENTS(X)
 
 enum pg_stmt {
 #define PG_ENUM(name, sql) PG_##name,
@@ -2097,6 +2136,189 @@ static int pg_record_delete(struct meta *m, const char *uid, char promoted[LAMFS
 	return rc;
 }
 
+/* ---- leases ---- */
+
+static const char *lease_kind_text(enum meta_lease_kind k)
+{
+	return k == META_LEASE_REPAIR ? "repair" : "mount";
+}
+
+/* The lease in a row (PG_LEASE_COLS order). */
+static void row_lease(const PGresult *r, int row, struct meta_lease *l)
+{
+	memset(l, 0, sizeof(*l));
+	gs(r, row, 0, l->id, sizeof(l->id));
+	l->kind = !strcmp(PQgetvalue(r, row, 1), "repair") ? META_LEASE_REPAIR
+							   : META_LEASE_MOUNT;
+	gs(r, row, 2, l->host, sizeof(l->host));
+	l->pid = gi(r, row, 3);
+	gs(r, row, 4, l->instance, sizeof(l->instance));
+	gs(r, row, 5, l->mountpoint, sizeof(l->mountpoint));
+	l->started_ms = gi(r, row, 6);
+	l->expires_ms = gi(r, row, 7);
+	l->remaining_ms = gi(r, row, 8);
+}
+
+struct lease_arg {
+	const struct meta_lease *l;
+	const char *id;
+	int64_t ttl_ms;
+	unsigned flags;
+	struct meta_lease blocker;      /* out */
+	struct meta_lease *v;           /* out: lease_list */
+	size_t n;
+};
+
+/* Run a lease statement with $1 = id (and $2 = ttl when ttl > 0) that
+ * RETURNs a row when it changed one: 0 changed, -ENOENT none. */
+static int lease_change(struct mpg *p, enum pg_stmt id, const char *lid, int64_t ttl_ms)
+{
+	struct pg_args a = PG_ARGS_INIT;
+	PGresult *r = NULL;
+	int rc;
+
+	at(&a, lid);
+	if (ttl_ms > 0)
+		ai(&a, ttl_ms);
+	rc = pg_one(p, id, &a, &r);
+	PQclear(r);
+	return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
+}
+
+static int lease_take_body(struct mpg *p, void *arg)
+{
+	struct lease_arg *la = arg;
+	const struct meta_lease *l = la->l;
+	struct pg_args a = PG_ARGS_INIT;
+	PGresult *r = NULL;
+	int rc = 0;
+
+	memset(&la->blocker, 0, sizeof(la->blocker));
+	if (!(la->flags & META_LEASE_FORCE)) {
+		at(&a, l->id);
+		at(&a, lease_kind_text(l->kind));
+		rc = pg_one(p, PG_LEASE_BLOCKER, &a, &r);
+		if (rc == 1) {
+			row_lease(r, 0, &la->blocker);
+			rc = -EBUSY;
+		}
+		PQclear(r);
+	}
+	if (rc == 0) {
+		a.n = 0;
+		at(&a, l->id);
+		at(&a, lease_kind_text(l->kind));
+		at(&a, l->host);
+		ai(&a, l->pid);
+		at(&a, l->instance);
+		at(&a, l->mountpoint);
+		ai(&a, la->ttl_ms);
+		rc = pg_run(p, PG_LEASE_PUT, &a, NULL);
+	}
+	return rc;
+}
+
+static int pg_lease_take(struct meta *m, const struct meta_lease *l, int64_t ttl_ms,
+			 unsigned flags, struct meta_lease *blocker)
+{
+	struct lease_arg la = { .l = l, .ttl_ms = ttl_ms, .flags = flags };
+	int rc = -EILSEQ;
+
+	/* text PostgreSQL would refuse: say so here, not as a server error */
+	if (text_ok(l->id) && text_ok(l->host) && text_ok(l->instance) && text_ok(l->mountpoint))
+		rc = pg_txn(mpg(m), PG_WRITE, lease_take_body, &la);
+	if (rc == -EBUSY && blocker && la.blocker.id[0])
+		*blocker = la.blocker;
+	return rc;
+}
+
+static int lease_renew_body(struct mpg *p, void *arg)
+{
+	struct lease_arg *la = arg;
+
+	return lease_change(p, PG_LEASE_RENEW, la->id, la->ttl_ms);
+}
+
+static int pg_lease_renew(struct meta *m, const char *id, int64_t ttl_ms)
+{
+	struct lease_arg la = { .id = id, .ttl_ms = ttl_ms };
+
+	return text_ok(id) ? pg_txn(mpg(m), PG_WRITE, lease_renew_body, &la) : -ENOENT;
+}
+
+static int lease_release_body(struct mpg *p, void *arg)
+{
+	struct lease_arg *la = arg;
+
+	return lease_change(p, PG_LEASE_DEL, la->id, 0);
+}
+
+static int pg_lease_release(struct meta *m, const char *id)
+{
+	struct lease_arg la = { .id = id };
+
+	return text_ok(id) ? pg_txn(mpg(m), PG_WRITE, lease_release_body, &la) : -ENOENT;
+}
+
+static int lease_sweep_body(struct mpg *p, void *arg)
+{
+	struct lease_arg *la = arg;
+	struct pg_args a = PG_ARGS_INIT;
+	PGresult *r = NULL;
+	int rc = lease_change(p, PG_LEASE_DEL_EXPIRED, la->id, 0);
+
+	if (rc == -ENOENT) {
+		at(&a, la->id);
+		rc = pg_one(p, PG_LEASE_HAS, &a, &r);
+		PQclear(r);
+		if (rc >= 0)
+			rc = rc == 1 ? -EBUSY : -ENOENT;
+	}
+	return rc;
+}
+
+static int pg_lease_sweep(struct meta *m, const char *id)
+{
+	struct lease_arg la = { .id = id };
+
+	return text_ok(id) ? pg_txn(mpg(m), PG_WRITE, lease_sweep_body, &la) : -ENOENT;
+}
+
+static int lease_list_body(struct mpg *p, void *arg)
+{
+	struct lease_arg *la = arg;
+	PGresult *r = NULL;
+	int i, rc = pg_run(p, PG_LEASE_LIST, NULL, &r);
+
+	free(la->v);
+	la->v = NULL;
+	la->n = 0;
+	if (rc == 0 && PQntuples(r) > 0) {
+		la->v = calloc((size_t)PQntuples(r), sizeof(*la->v));
+		if (!la->v)
+			rc = -ENOMEM;
+	}
+	for (i = 0; rc == 0 && i < PQntuples(r); i++)
+		row_lease(r, i, &la->v[la->n++]);
+	PQclear(r);
+	return rc;
+}
+
+static int pg_lease_list(struct meta *m, struct meta_lease **v, size_t *n)
+{
+	struct lease_arg la = { 0 };
+	int rc = pg_txn(mpg(m), PG_AUTO, lease_list_body, &la);
+
+	if (rc < 0) {
+		free(la.v);
+		la.v = NULL;
+		la.n = 0;
+	}
+	*v = la.v;
+	*n = la.n;
+	return rc;
+}
+
 static const struct meta_ops pg_ops = {
 	.name = "postgresql",
 	.close = pg_close,
@@ -2117,4 +2339,9 @@ static const struct meta_ops pg_ops = {
 	.rmdir = pg_rmdir,
 	.setattr = pg_setattr,
 	.record_delete = pg_record_delete,
+	.lease_take = pg_lease_take,
+	.lease_renew = pg_lease_renew,
+	.lease_release = pg_lease_release,
+	.lease_list = pg_lease_list,
+	.lease_sweep = pg_lease_sweep,
 };

@@ -86,9 +86,22 @@ static const char sq_schema_v1[] =
 	/* repair's scan of storage-ongoing records. */
 	"CREATE INDEX artifact_flagged ON artifact (id) WHERE _aux IS NOT NULL;\n";
 
+/* Schema 2: leases of the mounts and repairs using the store (meta.h). */
+static const char sq_schema_v2[] =
+	"CREATE TABLE lease (\n"
+	"  id TEXT PRIMARY KEY,\n"
+	"  kind TEXT NOT NULL CHECK (kind IN ('mount', 'repair')),\n"
+	"  host TEXT NOT NULL,\n"
+	"  pid INTEGER NOT NULL,\n"
+	"  instance TEXT NOT NULL,\n"
+	"  mountpoint TEXT NOT NULL,\n"
+	"  started_ms INTEGER NOT NULL,\n"
+	"  expires_ms INTEGER NOT NULL);\n";
+
 /* sq_migrations[v]: version v -> v + 1.  Constant DDL only. */
 static const char *const sq_migrations[] = {
 	sq_schema_v1,
+	sq_schema_v2,
 };
 _Static_assert(sizeof(sq_migrations) / sizeof(sq_migrations[0]) == META_SCHEMA_VERSION,
 	       "one migration step per schema version");
@@ -109,6 +122,31 @@ _Static_assert(sizeof(sq_migrations) / sizeof(sq_migrations[0]) == META_SCHEMA_V
 #define SQ_FOLDER_INSERT                                                             \
 	"INTO folder (path, parent, name, mode, owner_uid, owner_gid, mtime_ns) "   \
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+
+/* Leases: the database's clock in ms since the epoch (one value per statement). */
+#define SQ_NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+/* Read by row_lease(), in this order. */
+#define SQ_LEASE_COLS                                                                \
+	"id, kind, host, pid, instance, mountpoint, started_ms, expires_ms, "        \
+	"expires_ms - " SQ_NOW_MS
+#define SQ_LEASE_STATEMENTS(X)                                                       \
+	/* the live lease in the way of taking ?1 as kind ?2 (meta.h's rules) */    \
+	X(LEASE_BLOCKER, "SELECT " SQ_LEASE_COLS " FROM lease WHERE id <> ?1 AND "   \
+			 "expires_ms > " SQ_NOW_MS " AND (?2 = 'repair' OR "         \
+			 "kind = 'repair') ORDER BY expires_ms DESC LIMIT 1")        \
+	X(LEASE_PUT, "INSERT INTO lease (id, kind, host, pid, instance, mountpoint, " \
+		     "started_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "      \
+		     SQ_NOW_MS ", " SQ_NOW_MS " + ?7) ON CONFLICT (id) DO UPDATE SET " \
+		     "kind = excluded.kind, host = excluded.host, pid = excluded.pid, " \
+		     "instance = excluded.instance, mountpoint = excluded.mountpoint, " \
+		     "expires_ms = excluded.expires_ms")                             \
+	X(LEASE_RENEW, "UPDATE lease SET expires_ms = " SQ_NOW_MS " + ?2 "           \
+		       "WHERE id = ?1 RETURNING id")                                 \
+	X(LEASE_DEL, "DELETE FROM lease WHERE id = ?1 RETURNING id")                 \
+	X(LEASE_DEL_EXPIRED, "DELETE FROM lease WHERE id = ?1 AND "                  \
+			     "expires_ms <= " SQ_NOW_MS " RETURNING id")             \
+	X(LEASE_HAS, "SELECT 1 FROM lease WHERE id = ?1")                            \
+	X(LEASE_LIST, "SELECT " SQ_LEASE_COLS " FROM lease ORDER BY expires_ms, id")
 
 #define SQ_STATEMENTS(X)                                                             \
 	X(BEGIN, "BEGIN")                                                            \
@@ -187,7 +225,8 @@ _Static_assert(sizeof(sq_migrations) / sizeof(sq_migrations[0]) == META_SCHEMA_V
 			    "WHERE _aux IS NOT NULL AND id > ?1 AND id <= ?2 "       \
 			    "ORDER BY id LIMIT ?3")                                  \
 	X(ART_TOTALS, "SELECT count(*), coalesce(sum(size), 0) FROM artifact "       \
-		      "WHERE " SQ_VISIBLE)
+		      "WHERE " SQ_VISIBLE)                                           \
+	SQ_LEASE_STATEMENTS(X)
 
 enum sq_stmt {
 #define SQ_ENUM(name, sql) SQ_##name,
@@ -1773,6 +1812,173 @@ static int sq_record_delete(struct meta *m, const char *uid, char promoted[LAMFS
 	return rc;
 }
 
+/* ---- leases ---- */
+
+static const char *lease_kind_text(enum meta_lease_kind k)
+{
+	return k == META_LEASE_REPAIR ? "repair" : "mount";
+}
+
+static void row_lease(sqlite3_stmt *s, struct meta_lease *l)
+{
+	const unsigned char *kind = sqlite3_column_text(s, 1);
+
+	memset(l, 0, sizeof(*l));
+	col_str(s, 0, l->id, sizeof(l->id));
+	l->kind = (kind && !strcmp((const char *)kind, "repair")) ? META_LEASE_REPAIR
+								  : META_LEASE_MOUNT;
+	col_str(s, 2, l->host, sizeof(l->host));
+	l->pid = sqlite3_column_int64(s, 3);
+	col_str(s, 4, l->instance, sizeof(l->instance));
+	col_str(s, 5, l->mountpoint, sizeof(l->mountpoint));
+	l->started_ms = sqlite3_column_int64(s, 6);
+	l->expires_ms = sqlite3_column_int64(s, 7);
+	l->remaining_ms = sqlite3_column_int64(s, 8);
+}
+
+/* Run a lease statement whose ?1 is an id (and ?2 a ttl when ttl > 0) and
+ * which RETURNs a row when it changed one: 0 changed, -ENOENT none. */
+static int lease_change(struct msq *q, enum sq_stmt id, const char *lid, int64_t ttl_ms)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sq_prep(q, id, &s);
+
+	if (rc == 0)
+		rc = sq_bound(q, bt(s, 1, lid) | (ttl_ms > 0 ? bi(s, 2, ttl_ms) : 0));
+	if (rc == 0)
+		rc = sq_step(q, s);
+	if (rc == 0)
+		rc = -ENOENT;
+	else if (rc == 1)
+		rc = 0;
+	sq_done(s);
+	return rc;
+}
+
+static int lease_take_body(struct msq *q, const struct meta_lease *l, int64_t ttl_ms,
+			   unsigned flags, struct meta_lease *blocker)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = 0;
+
+	if (!(flags & META_LEASE_FORCE)) {
+		rc = sq_prep(q, SQ_LEASE_BLOCKER, &s);
+		if (rc == 0)
+			rc = sq_bound(q, bt(s, 1, l->id) | bt(s, 2, lease_kind_text(l->kind)));
+		if (rc == 0)
+			rc = sq_step(q, s);
+		if (rc == 1) {
+			if (blocker)
+				row_lease(s, blocker);
+			rc = -EBUSY;
+		}
+		sq_done(s);
+	}
+	if (rc == 0)
+		rc = sq_prep(q, SQ_LEASE_PUT, &s);
+	if (rc == 0)
+		rc = sq_bound(q, bt(s, 1, l->id) | bt(s, 2, lease_kind_text(l->kind)) |
+				     bt(s, 3, l->host) | bi(s, 4, l->pid) | bt(s, 5, l->instance) |
+				     bt(s, 6, l->mountpoint) | bi(s, 7, ttl_ms));
+	if (rc == 0)
+		rc = sq_step(q, s);
+	sq_done(s);
+	return rc;
+}
+
+static int sq_lease_take(struct meta *m, const struct meta_lease *l, int64_t ttl_ms,
+			 unsigned flags, struct meta_lease *blocker)
+{
+	struct msq *q = msq(m);
+	int rc = sq_begin(q, 1);
+
+	if (rc == 0)
+		rc = sq_end(q, lease_take_body(q, l, ttl_ms, flags, blocker));
+	return rc;
+}
+
+static int sq_lease_renew(struct meta *m, const char *id, int64_t ttl_ms)
+{
+	struct msq *q = msq(m);
+	int rc = sq_begin(q, 1);
+
+	if (rc == 0)
+		rc = sq_end(q, lease_change(q, SQ_LEASE_RENEW, id, ttl_ms));
+	return rc;
+}
+
+static int sq_lease_release(struct meta *m, const char *id)
+{
+	struct msq *q = msq(m);
+	int rc = sq_begin(q, 1);
+
+	if (rc == 0)
+		rc = sq_end(q, lease_change(q, SQ_LEASE_DEL, id, 0));
+	return rc;
+}
+
+static int lease_sweep_body(struct msq *q, const char *id)
+{
+	int64_t has = 0;
+	sqlite3_stmt *s = NULL;
+	int rc = lease_change(q, SQ_LEASE_DEL_EXPIRED, id, 0);
+
+	if (rc == -ENOENT) {
+		rc = sq_prep(q, SQ_LEASE_HAS, &s);
+		if (rc == 0)
+			rc = sq_bound(q, bt(s, 1, id));
+		if (rc == 0)
+			rc = sq_step(q, s);
+		has = rc == 1;
+		sq_done(s);
+		if (rc >= 0)
+			rc = has ? -EBUSY : -ENOENT;
+	}
+	return rc;
+}
+
+static int sq_lease_sweep(struct meta *m, const char *id)
+{
+	struct msq *q = msq(m);
+	int rc = sq_begin(q, 1);
+
+	if (rc == 0)
+		rc = sq_end(q, lease_sweep_body(q, id));
+	return rc;
+}
+
+static int sq_lease_list(struct meta *m, struct meta_lease **v, size_t *n)
+{
+	struct msq *q = msq(m);
+	struct meta_lease *a = NULL, *t;
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0, len = 0;
+	int rc = sq_prep(q, SQ_LEASE_LIST, &s);
+
+	while (rc == 0 && (rc = sq_step(q, s)) == 1) {
+		rc = 0;
+		if (len == cap) {
+			cap = cap ? 2 * cap : 8;
+			t = realloc(a, cap * sizeof(*a));
+			if (!t) {
+				rc = -ENOMEM;
+				break;
+			}
+			a = t;
+		}
+		row_lease(s, &a[len++]);
+	}
+	sq_done(s);
+	if (rc < 0) {
+		free(a);
+		a = NULL;
+		len = 0;
+	}
+	*v = a;
+	*n = len;
+	return rc;
+}
+
 static const struct meta_ops sq_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -1793,4 +1999,9 @@ static const struct meta_ops sq_ops = {
 	.rmdir = sq_rmdir,
 	.setattr = sq_setattr,
 	.record_delete = sq_record_delete,
+	.lease_take = sq_lease_take,
+	.lease_renew = sq_lease_renew,
+	.lease_release = sq_lease_release,
+	.lease_list = sq_lease_list,
+	.lease_sweep = sq_lease_sweep,
 };

@@ -4,7 +4,9 @@
  *   lamfs-repair INSTANCE [--dry-run] [--verify] [--json] [--force-unlocked]
  *
  * Opens the instance without mounting it, takes its lock exclusively (so no
- * mount runs beside it) and runs repair_run() (core/repair.h): flagged records
+ * mount of this machine runs beside it), then a repair lease in the metadata
+ * store (core/lease.h: refused while any mount on any machine holds a live
+ * lease; mounts cannot start while it is held) and runs repair_run() (core/repair.h): flagged records
  * completed or rolled back, orphan objects, interrupted uploads and staging
  * leftovers removed, and with --verify every stored object checked against
  * its record.  This file only presents what the core finds: one line per
@@ -27,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "core.h"
+#include "lease.h"
 #include "log.h"
 #include "repair.h"
 
@@ -44,15 +47,16 @@ static const char usage_text[] =
 	"\n"
 	"Bring a lamfs instance back to a clean state after a crash: finish or roll\n"
 	"back interrupted saves, remove orphan objects, interrupted uploads and\n"
-	"staging leftovers.  The instance must not be mounted.\n"
+	"staging leftovers.  The instance must not be mounted, on this machine or on\n"
+	"any other that shares its metadata store (their leases say so).\n"
 	"\n"
 	"  -n, --dry-run         change nothing; report what would be done\n"
 	"      --verify          also re-read every stored object and check its size,\n"
 	"                        hash and checksum against its record\n"
 	"      --json            print one JSON report on stdout\n"
-	"      --force-unlocked  run although the instance lock is held (the mount\n"
-	"                        holding it is known to be gone); staging files and\n"
-	"                        interrupted uploads are then left alone\n"
+	"      --force-unlocked  run although the instance lock or a live lease is held\n"
+	"                        (the mount holding it is known to be gone); staging\n"
+	"                        files and interrupted uploads are then left alone\n"
 	"  -h, --help            show this help\n"
 	"\n"
 	"Exit status: 0 clean, 1 repaired, 4 problems left, 8 operational error,\n"
@@ -212,6 +216,8 @@ static void summary_line(const char *instance, const struct repair_summary *s, i
 		part(parts, sizeof(parts), s->temporaries, "interrupted upload(s) removed");
 		part(parts, sizeof(parts), s->staging, "staging file(s) removed");
 	}
+	part(parts, sizeof(parts), s->leases, dry_run ? "stale lease(s) to remove"
+						    : "stale lease(s) removed");
 	part(parts, sizeof(parts), s->kept, "staging file(s)/upload(s) kept (lock not held)");
 	part(parts, sizeof(parts), s->missing, "object(s) missing");
 	part(parts, sizeof(parts), s->corrupt, "object(s) corrupt");
@@ -250,8 +256,42 @@ static json_object *summary_json(const struct repair_summary *s)
 	ADD("missing", s->missing);
 	ADD("corrupt", s->corrupt);
 	ADD("failed", s->failed);
+	ADD("leases", s->leases);
 #undef ADD
 	return o;
+}
+
+/* ------------------------------------------------------------------- leases */
+
+struct live_ctx {
+	struct core *c;
+	struct meta_lease *found;
+	int n;
+};
+
+static int live_cb(void *ctx, const struct meta_lease *l)
+{
+	struct live_ctx *lc = ctx;
+
+	if (l->remaining_ms > 0 && !lease_dead_here(l, core_instance_dir(lc->c))) {
+		*lc->found = *l;   /* the list is soonest first: the last one wins */
+		lc->n++;
+	}
+	return 0;
+}
+
+/* A dry run writes nothing, so it takes no lease; it still refuses beside a
+ * live one, as a repair would: -EBUSY and *blocker, else 0. */
+static int live_lease(struct core *c, struct meta_lease *blocker)
+{
+	struct live_ctx lc = { c, blocker, 0 };
+	int rc;
+
+	memset(blocker, 0, sizeof(*blocker));
+	rc = meta_lease_list(core_meta(c), live_cb, &lc);
+	if (rc == 0 && lc.n)
+		rc = -EBUSY;
+	return rc;
 }
 
 /* ------------------------------------------------------------------- main */
@@ -269,7 +309,10 @@ int main(int argc, char **argv)
 	struct repair_summary sum = REPAIR_SUMMARY_INIT;
 	struct report rp = { 0 };
 	struct repair_callbacks cb = { on_event, on_progress, &rp };
+	struct meta_lease blocker;
+	struct lease *lease = NULL;
 	struct core *c = NULL;
+	char who[700];
 	const char *instance;
 	char *err = NULL, *opmsg = NULL;
 	int verify = 0, force = 0, status = EXIT_CLEAN;
@@ -317,16 +360,6 @@ int main(int argc, char **argv)
 		goto report;
 	}
 	instance = core_instance_dir(c);
-	if (core_shared(c) && !force && !rp.dry_run) {
-		/* This machine's lock cannot see another machine's mount: repairing
-		 * would roll back saves that are in flight there. */
-		if (asprintf(&opmsg, "%s shares its metadata store with other machines, whose "
-			     "mounts this machine cannot see; unmount the instance everywhere, "
-			     "then pass --force-unlocked", instance) < 0)
-			opmsg = NULL;
-		status = EXIT_OPERATIONAL;
-		goto report;
-	}
 	rc = core_lock(c, 1);
 	if (rc == 0) {
 		flags |= REPAIR_EXCLUSIVE;
@@ -342,6 +375,32 @@ int main(int argc, char **argv)
 			: asprintf(&opmsg, "%s: cannot lock %s/lamfs.lock: %s", instance,
 				   instance, strerror(-rc));
 
+		if (n < 0)
+			opmsg = NULL;
+		status = EXIT_OPERATIONAL;
+		goto report;
+	}
+	/* The lock sees this machine only; the store's leases see every machine
+	 * that mounts the instance (and keep mounts from starting meanwhile). */
+	rc = rp.dry_run ? live_lease(c, &blocker)
+			: lease_start(c, META_LEASE_REPAIR, NULL, 0, &lease, &blocker);
+	if (rc == -EBUSY && force) {
+		lease_describe(&blocker, who, sizeof(who));
+		fprintf(stderr, "lamfs-repair: %s: in use by %s; going on as told "
+				"(--force-unlocked)\n", instance, who);
+		rc = rp.dry_run ? 0 : lease_start(c, META_LEASE_REPAIR, NULL, META_LEASE_FORCE,
+						  &lease, &blocker);
+	}
+	if (rc < 0) {
+		int n;
+
+		lease_describe(&blocker, who, sizeof(who));
+		n = rc == -EBUSY
+			? asprintf(&opmsg, "%s is in use by %s; unmount it, or wait until its "
+				   "lease expires if that machine is gone, or pass "
+				   "--force-unlocked", instance, who)
+			: asprintf(&opmsg, "%s: cannot take the instance's repair lease in its "
+				   "metadata store: %s", instance, strerror(-rc));
 		if (n < 0)
 			opmsg = NULL;
 		status = EXIT_OPERATIONAL;
@@ -386,6 +445,7 @@ report:
 		status = EXIT_OPERATIONAL;
 	free(opmsg);
 	free(err);
+	lease_stop(lease);
 	core_close(c);
 	return status;
 }

@@ -21,8 +21,8 @@ e2e_begin
 command -v curl >/dev/null || skip "curl missing"
 command -v psql >/dev/null || skip "psql missing"
 
-pg_server_start 15480
-s3_server_start 18660
+pg_server_start "${E2E_PG_PORT:-15480}"
+s3_server_start "${E2E_S3_PORT:-18660}"
 bucket=$E2E_S3_BUCKET
 storage=s3://$bucket/shared
 

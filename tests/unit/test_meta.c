@@ -1272,6 +1272,173 @@ static void test_record_delete(void **state)
 	assert_int_equal(nrec(f, "rd.txt"), 0);
 }
 
+/* ---- leases ---- */
+
+static void lease_init(struct meta_lease *l, const char *id, enum meta_lease_kind kind,
+		       const char *host, const char *mnt)
+{
+	memset(l, 0, sizeof(*l));
+	snprintf(l->id, sizeof(l->id), "%s", id);
+	l->kind = kind;
+	snprintf(l->host, sizeof(l->host), "%s", host);
+	l->pid = 4242;
+	snprintf(l->instance, sizeof(l->instance), "/inst/%s", host);
+	snprintf(l->mountpoint, sizeof(l->mountpoint), "%s", mnt);
+}
+
+struct lease_seen {
+	int n, live;
+	struct meta_lease last;
+};
+
+static int lease_seen_cb(void *ctx, const struct meta_lease *l)
+{
+	struct lease_seen *ls = ctx;
+
+	ls->n++;
+	ls->live += l->remaining_ms > 0;
+	ls->last = *l;
+	return 0;
+}
+
+static struct lease_seen leases_of(struct meta *m)
+{
+	struct lease_seen ls;
+
+	memset(&ls, 0, sizeof(ls));
+	assert_int_equal(meta_lease_list(m, lease_seen_cb, &ls), 0);
+	return ls;
+}
+
+/* Mounts share; a repair excludes every other lease and keeps mounts out. */
+static void test_lease_rules(void **state)
+{
+	struct fx *f = *state;
+	struct meta_lease a, b, r, r2, blk;
+	struct lease_seen ls;
+	struct meta *m2 = NULL;
+
+	lease_init(&a, "mountA", META_LEASE_MOUNT, "hostA", "/mnt/a");
+	lease_init(&b, "mountB", META_LEASE_MOUNT, "hostB", "/mnt/b");
+	lease_init(&r, "repairC", META_LEASE_REPAIR, "hostC", "");
+	lease_init(&r2, "repairD", META_LEASE_REPAIR, "hostD", "");
+	/* a second handle: another machine */
+	assert_int_equal(meta_open(f->url, 0, &m2), 0);
+
+	assert_int_equal(meta_lease_take(f->m, &a, 60000, 0, &blk), 0);
+	assert_int_equal(meta_lease_take(m2, &b, 30000, 0, &blk), 0);
+	assert_int_equal(meta_lease_take(f->m, &a, 60000, 0, NULL), 0);   /* again: refresh */
+	assert_int_equal(q1(f, "SELECT count(*) FROM lease", NULL), 2);
+	assert_string_equal(q1s(f, "SELECT kind FROM lease WHERE id = ?1", "mountA"), "mount");
+	assert_string_equal(q1s(f, "SELECT mountpoint FROM lease WHERE id = ?1", "mountB"),
+			    "/mnt/b");
+	assert_int_equal(q1(f, "SELECT expires_ms - started_ms FROM lease WHERE id = ?1",
+			    "mountB"), 30000);
+
+	/* a repair is refused while a mount is live, naming the one expiring last */
+	assert_int_equal(meta_lease_take(m2, &r, 30000, 0, &blk), -EBUSY);
+	assert_string_equal(blk.id, "mountA");
+	assert_int_equal(blk.kind, META_LEASE_MOUNT);
+	assert_string_equal(blk.host, "hostA");
+	assert_string_equal(blk.mountpoint, "/mnt/a");
+	assert_string_equal(blk.instance, "/inst/hostA");
+	assert_int_equal(blk.pid, 4242);
+	assert_true(blk.remaining_ms > 50000 && blk.remaining_ms <= 60000);
+	assert_int_equal(q1(f, "SELECT count(*) FROM lease WHERE id = ?1", "repairC"), 0);
+
+	ls = leases_of(f->m);
+	assert_int_equal(ls.n, 2);
+	assert_int_equal(ls.live, 2);
+	assert_string_equal(ls.last.id, "mountA");   /* soonest expiry first */
+
+	/* renew, release */
+	assert_int_equal(meta_lease_renew(m2, "mountB", 90000), 0);
+	assert_true(q1(f, "SELECT expires_ms - started_ms FROM lease WHERE id = ?1",
+		       "mountB") >= 90000);
+	assert_int_equal(meta_lease_renew(m2, "nobody", 90000), -ENOENT);
+	assert_int_equal(meta_lease_release(f->m, "mountA"), 0);
+	assert_int_equal(meta_lease_release(f->m, "mountA"), -ENOENT);
+	assert_int_equal(meta_lease_take(m2, &r, 30000, 0, &blk), -EBUSY);
+	assert_string_equal(blk.id, "mountB");
+	assert_int_equal(meta_lease_release(m2, "mountB"), 0);
+
+	/* nothing live: the repair runs; mounts and other repairs wait */
+	assert_int_equal(meta_lease_take(m2, &r, 30000, 0, &blk), 0);
+	assert_int_equal(meta_lease_take(f->m, &a, 30000, 0, &blk), -EBUSY);
+	assert_string_equal(blk.id, "repairC");
+	assert_int_equal(blk.kind, META_LEASE_REPAIR);
+	assert_int_equal(meta_lease_take(f->m, &r2, 30000, 0, &blk), -EBUSY);
+	assert_string_equal(blk.id, "repairC");
+	/* forced (--force-unlocked): taken beside it */
+	assert_int_equal(meta_lease_take(f->m, &r2, 30000, META_LEASE_FORCE, &blk), 0);
+	assert_int_equal(meta_lease_release(f->m, "repairD"), 0);
+	assert_int_equal(meta_lease_release(m2, "repairC"), 0);
+	assert_int_equal(meta_lease_take(f->m, &a, 30000, 0, &blk), 0);
+
+	/* bad arguments */
+	assert_int_equal(meta_lease_take(f->m, &a, 0, 0, &blk), -EINVAL);
+	assert_int_equal(meta_lease_renew(f->m, "", 1000), -EINVAL);
+	meta_close(m2);
+}
+
+/* Expiry is the database's: an expired lease blocks nothing and is swept. */
+static void test_lease_expiry(void **state)
+{
+	struct fx *f = *state;
+	struct meta_lease a, b, r, blk;
+	struct lease_seen ls;
+	struct timespec ts = { 0, 300 * 1000000L };
+
+	lease_init(&a, "deadA", META_LEASE_MOUNT, "hostA", "/mnt/a");
+	lease_init(&b, "liveB", META_LEASE_MOUNT, "hostB", "/mnt/b");
+	lease_init(&r, "repairC", META_LEASE_REPAIR, "hostC", "");
+	assert_int_equal(meta_lease_take(f->m, &a, 100, 0, &blk), 0);
+	nanosleep(&ts, NULL);
+	ls = leases_of(f->m);
+	assert_int_equal(ls.n, 1);
+	assert_int_equal(ls.live, 0);
+	assert_true(ls.last.remaining_ms <= 0);
+	/* expired: the repair is not refused */
+	assert_int_equal(meta_lease_take(f->m, &r, 30000, 0, &blk), 0);
+	assert_int_equal(meta_lease_release(f->m, "repairC"), 0);
+	/* sweep: only expired ones go */
+	assert_int_equal(meta_lease_take(f->m, &b, 30000, 0, &blk), 0);
+	assert_int_equal(meta_lease_sweep(f->m, "liveB"), -EBUSY);
+	assert_int_equal(meta_lease_sweep(f->m, "deadA"), 0);
+	assert_int_equal(meta_lease_sweep(f->m, "deadA"), -ENOENT);
+	assert_int_equal(q1(f, "SELECT count(*) FROM lease", NULL), 1);
+	/* a renewal brings an expired lease back */
+	assert_int_equal(meta_lease_take(f->m, &a, 100, 0, &blk), 0);
+	nanosleep(&ts, NULL);
+	assert_int_equal(meta_lease_renew(f->m, "deadA", 30000), 0);
+	assert_int_equal(leases_of(f->m).live, 2);
+}
+
+/* A schema-1 store (before leases) gets its lease table on open; a
+ * read-only open cannot migrate it. */
+static void test_lease_migrate_v1(void **state)
+{
+	struct fx *f = *state;
+	struct meta_lease a, blk;
+	struct meta *m = NULL;
+	struct lamfs_record r0;
+
+	save(f->m, "kept.txt", "kept", &r0);
+	meta_close(f->m);
+	f->m = NULL;
+	f->st->exec(f, "DROP TABLE lease");
+	f->st->exec(f, "UPDATE lamfs_schema SET version = 1");
+	assert_int_equal(meta_open(f->url, META_READONLY, &m), -EPROTO);
+	assert_null(m);
+	assert_int_equal(meta_open(f->url, 0, &f->m), 0);
+	assert_int_equal(meta_schema_version(f->m), META_SCHEMA_VERSION);
+	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), 2);
+	assert_int_equal(q1(f, "SELECT count(*) FROM lease", NULL), 0);
+	assert_int_equal(meta_get_uid(f->m, r0.uid, NULL), 0);
+	lease_init(&a, "m", META_LEASE_MOUNT, "h", "/mnt");
+	assert_int_equal(meta_lease_take(f->m, &a, 1000, 0, &blk), 0);
+}
+
 /* ---- concurrency ---- */
 
 struct thread_arg {
@@ -1907,6 +2074,9 @@ static const struct meta_case {
 	{ "mkdir_rmdir", test_mkdir_rmdir, S_ALL },
 	{ "setattr", test_setattr, S_ALL },
 	{ "record_delete", test_record_delete, S_ALL },
+	{ "lease_rules", test_lease_rules, S_ALL },
+	{ "lease_expiry", test_lease_expiry, S_ALL },
+	{ "lease_migrate_v1", test_lease_migrate_v1, S_ALL },
 	{ "invalid_utf8_key", test_invalid_utf8_key, S_ALL },
 	{ "concurrent", test_concurrent, S_ALL },
 	{ "concurrent_same_key", test_concurrent_same_key, S_ALL },
