@@ -337,6 +337,9 @@ repair_refused "malformed object listing" \
 	'[{"id":"rl","method":"GET","query":"encoding-type=url","action":"malformed"}]'
 repair_refused "truncated object listing" \
 	'[{"id":"rt","method":"GET","query":"encoding-type=url","action":"truncate","bytes":200}]'
+repair_refused "an object listing that never ends" \
+	'[{"id":"rn","method":"GET","query":"encoding-type=url","action":"malformed","body":"<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>again</NextContinuationToken></ListBucketResult>"}]'
+(($(fired rn) <= 4)) || fail "lamfs-repair asked $(fired rn) times for a listing that never ends"
 # The upload listing answered 200-<Error>: that step fails and says so (exit
 # 4); the object listing was sound, so removing the orphan is right.
 rules '[{"id":"ru","method":"GET","query":"uploads","action":"error200"}]'
