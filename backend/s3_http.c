@@ -123,6 +123,7 @@ struct s3_xfer {
 	char location[256];           /* Location header of a redirect, for the log */
 	curl_off_t last_dl, last_ul;  /* progress seen by s3_progress_cb */
 	struct timespec last_move;    /* when a byte last moved (CLOCK_MONOTONIC) */
+	int started;                  /* last_move is set */
 	int stalled;                  /* s3_progress_cb gave up */
 	long rq_stall_s;              /* cfg.t.stall_timeout_s */
 };
@@ -243,10 +244,11 @@ static int s3_progress_cb(void *data, curl_off_t dltotal, curl_off_t dlnow, curl
 	(void)dltotal;
 	(void)ultotal;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (dlnow != x->last_dl || ulnow != x->last_ul || x->last_move.tv_sec == 0) {
+	if (dlnow != x->last_dl || ulnow != x->last_ul || !x->started) {
 		x->last_dl = dlnow;
 		x->last_ul = ulnow;
 		x->last_move = now;
+		x->started = 1;
 	} else if (now.tv_sec - x->last_move.tv_sec > stall ||
 		   (now.tv_sec - x->last_move.tv_sec == stall &&
 		    now.tv_nsec >= x->last_move.tv_nsec)) {
