@@ -329,6 +329,7 @@ repair_refused() {
 	rules "$2"
 	out=$(AWS_ENDPOINT_URL=$PROXY "$REPAIR_BIN" "$inst" 2>&1 </dev/null) || rc=$?
 	log "$1: lamfs-repair exit $rc: $out"
+	REPAIR_OUT=$out
 	assert_eq "$1: lamfs-repair exit" 8 "$rc"
 	assert_eq "$1: objects" "$objs_before" "$(objects "$root")"
 	assert_eq "$1: records" "$rows_before" "$(sql "$inst" "select uid, key, _aux from artifact order by uid")"
@@ -338,8 +339,9 @@ repair_refused "malformed object listing" \
 repair_refused "truncated object listing" \
 	'[{"id":"rt","method":"GET","query":"encoding-type=url","action":"truncate","bytes":200}]'
 repair_refused "an object listing that never ends" \
-	'[{"id":"rn","method":"GET","query":"encoding-type=url","action":"malformed","body":"<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>again</NextContinuationToken></ListBucketResult>"}]'
+	'[{"id":"rn","method":"GET","query":"encoding-type=url","action":"malformed","status":200,"body":"<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>again</NextContinuationToken></ListBucketResult>"}]'
 (($(fired rn) <= 4)) || fail "lamfs-repair asked $(fired rn) times for a listing that never ends"
+assert_match "what lamfs-repair says" 'unexpected ListObjectsV2 answer' "$REPAIR_OUT"
 # The upload listing answered 200-<Error>: that step fails and says so (exit
 # 4); the object listing was sound, so removing the orphan is right.
 rules '[{"id":"ru","method":"GET","query":"uploads","action":"error200"}]'

@@ -24,6 +24,7 @@ again then); the first rule that matches a request and has hits left applies:
               Content-Length, then only the first `bytes` (default 0) bytes of
               the body, then close the connection
     malformed forward; replace the body with `body` (default: broken XML)
+              and, with `status`, the status too
     error200  do not forward; answer 200 with an S3 <Error> body (`code`,
               default InternalError) -- what S3 does for a failed
               CompleteMultipartUpload or CopyObject
@@ -206,6 +207,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             elif act == 'malformed':
                 bad = rule.get('body', '<?xml version="1.0"?><ListBucketResult><Contents>'
                                '<Key>x</Key><Size>12</Si').encode()
+                if 'status' in rule:
+                    status, reason = int(rule['status']), 'Fault'
                 log('%s %s -> %d%s' % (self.command, self.path, status, tag))
                 headers = [(k, v) for k, v in headers if k.lower() != 'etag'] \
                     if rule.get('drop_etag') else headers
