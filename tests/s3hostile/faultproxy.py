@@ -34,6 +34,8 @@ again then); the first rule that matches a request and has hits left applies:
     redirect  do not forward; answer `status` (default 307) with a Location on
               another host (`to`, default the --trap address) and the same path
     reset     do not forward; close the connection with a TCP reset
+    header    forward; replace response header `name` by `value` (for a HEAD,
+              Content-Length included)
   forward   true: forward the request first anyway (the server acts, the
             answer is lost or replaced); false: never forward
 
@@ -182,7 +184,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         act = rule.get('action') if rule else None
         tag = ' [rule %s %s]' % (rule.get('id', '?'), act) if rule else ''
         try:
-            fwd = act in (None, 'delay', 'truncate', 'malformed')
+            fwd = act in (None, 'delay', 'truncate', 'malformed', 'header')
             if rule and 'forward' in rule:
                 fwd = bool(rule['forward'])
             if act == 'delay':
@@ -198,6 +200,16 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             if act is None or act == 'delay':
                 log('%s %s -> %d%s' % (self.command, self.path, status, tag))
                 self.send(status, reason, headers, data)
+            elif act == 'header':
+                # one response header replaced (a HEAD's Content-Length, an ETag)
+                name, value = rule['name'], str(rule['value'])
+                headers = [(k, v) for k, v in headers if k.lower() != name.lower()]
+                log('%s %s -> %d%s (%s: %s)' % (self.command, self.path, status, tag,
+                                                name, value))
+                if name.lower() == 'content-length' and self.command == 'HEAD':
+                    self.send(status, reason, headers, data, clen=int(value))
+                else:
+                    self.send(status, reason, headers + [(name, value)], data)
             elif act == 'truncate':
                 n = min(int(rule.get('bytes', 0)), max(len(data) - 1, 0))
                 log('%s %s -> %d%s (%d of %d bytes)' % (self.command, self.path, status,
