@@ -376,6 +376,10 @@ static int s3_list_keys(struct s3 *s, const char *kp, s3_xml_object_cb cb, void 
 		rc = s3_perform(s, &rq, &rs);
 		if (rc == 0)
 			rc = s3_xml_list_objects(xml.data, xml.len, cb, ctx, &page);
+		/* a token that does not move would list forever */
+		if (rc == 0 && page.truncated && token && page.next_token &&
+		    strcmp(token, page.next_token) == 0)
+			rc = -EIO;
 		free(token);
 		token = page.next_token;
 		page.next_token = NULL;
@@ -449,6 +453,13 @@ static int s3_cleanup_uploads(struct s3_cleanup_ctx *c, const char *kp)
 		rc = s3_perform(s, &rq, &rs);
 		if (rc == 0)
 			rc = s3_xml_list_uploads(xml.data, xml.len, s3_cleanup_upload, c, &page);
+		/* markers that do not move would list forever */
+		if (rc == 0 && page.truncated && km && page.next_key &&
+		    strcmp(km, page.next_key) == 0 &&
+		    strcmp(um ? um : "", page.next_upload_id ? page.next_upload_id : "") == 0)
+			rc = -EIO;
+		if (rc == -EIO && rs.status / 100 == 2)
+			log_err("s3: unexpected ListMultipartUploads answer for %s", kp);
 		free(km);
 		free(um);
 		km = page.next_key;

@@ -31,7 +31,7 @@
  *   LAMFS_S3_ATTEMPTS             tries per request (default 5)
  *   LAMFS_S3_RETRY_BASE_MS        first backoff (default 200; doubles, jitter)
  *   LAMFS_S3_CONNECT_TIMEOUT      seconds (default 10)
- *   LAMFS_S3_STALL_TIMEOUT        seconds without a byte moving (default 60)
+ *   LAMFS_S3_STALL_TIMEOUT        seconds without a byte moving (default 30)
  *   LAMFS_S3_READAHEAD            largest readahead per reader (default 8M)
  *
  * Memory bounds: an open reader holds at most its readahead buffer

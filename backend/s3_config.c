@@ -217,7 +217,7 @@ static void s3_tunables_load(struct s3_tunables *t)
 	t->attempts = (unsigned)s3_env_size("LAMFS_S3_ATTEMPTS", 5, 1, 20, NULL);
 	t->retry_base_ms = (unsigned)s3_env_size("LAMFS_S3_RETRY_BASE_MS", 200, 1, 60000, NULL);
 	t->connect_timeout_s = (long)s3_env_size("LAMFS_S3_CONNECT_TIMEOUT", 10, 1, 600, NULL);
-	t->stall_timeout_s = (long)s3_env_size("LAMFS_S3_STALL_TIMEOUT", 60, 1, 3600, NULL);
+	t->stall_timeout_s = (long)s3_env_size("LAMFS_S3_STALL_TIMEOUT", 30, 1, 3600, NULL);
 	t->readahead_max = (size_t)s3_env_size("LAMFS_S3_READAHEAD", 8u << 20, 64u << 10,
 					       256u << 20, NULL);
 }

@@ -120,6 +120,12 @@ struct s3_xfer {
 	uint64_t body_pos;
 	struct s3_buf errbody;        /* non-2xx body, S3_ERRBODY_MAX at most */
 	int overflow;                 /* a 2xx body did not fit rq->out */
+	char location[256];           /* Location header of a redirect, for the log */
+	curl_off_t last_dl, last_ul;  /* progress seen by s3_progress_cb */
+	struct timespec last_move;    /* when a byte last moved (CLOCK_MONOTONIC) */
+	int started;                  /* last_move is set */
+	int stalled;                  /* s3_progress_cb gave up */
+	long rq_stall_s;              /* cfg.t.stall_timeout_s */
 };
 
 static size_t s3_read_cb(char *buf, size_t size, size_t nitems, void *data)
@@ -193,6 +199,20 @@ static size_t s3_header_cb(char *buf, size_t size, size_t nitems, void *data)
 
 	if (n > 5 && strncmp(buf, "HTTP/", 5) == 0) {
 		x->rs->etag[0] = '\0';             /* a new response (after 100) */
+		x->location[0] = '\0';
+	} else if (n > 9 && strncasecmp(buf, "location:", 9) == 0) {
+		v = buf + 9;
+		len = n - 9;
+		while (len && (*v == ' ' || *v == '\t')) {
+			v++;
+			len--;
+		}
+		while (len && isspace((unsigned char)v[len - 1]))
+			len--;
+		if (len >= sizeof(x->location))
+			len = sizeof(x->location) - 1;
+		memcpy(x->location, v, len);
+		x->location[len] = '\0';
 	} else if (n > 5 && strncasecmp(buf, "etag:", 5) == 0) {
 		v = buf + 5;
 		len = n - 5;
@@ -208,6 +228,34 @@ static size_t s3_header_cb(char *buf, size_t size, size_t nitems, void *data)
 		}
 	}
 	return n;
+}
+
+/* The stall timeout: no byte moved either way for stall_timeout_s seconds
+ * (waiting for an answer included).  libcurl's LOW_SPEED_TIME averages the
+ * speed over several seconds, so it notices a stall only ~6 s late; this
+ * callback is exact. */
+static int s3_progress_cb(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+			  curl_off_t ulnow)
+{
+	struct s3_xfer *x = data;
+	struct timespec now;
+	long stall = x->rq_stall_s;
+
+	(void)dltotal;
+	(void)ultotal;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (dlnow != x->last_dl || ulnow != x->last_ul || !x->started) {
+		x->last_dl = dlnow;
+		x->last_ul = ulnow;
+		x->last_move = now;
+		x->started = 1;
+	} else if (now.tv_sec - x->last_move.tv_sec > stall ||
+		   (now.tv_sec - x->last_move.tv_sec == stall &&
+		    now.tv_nsec >= x->last_move.tv_nsec)) {
+		x->stalled = 1;
+		return 1;                  /* abort: CURLE_ABORTED_BY_CALLBACK */
+	}
+	return 0;
 }
 
 /* The signed header list for one attempt (built fresh: x-amz-date moves). */
@@ -298,6 +346,10 @@ static void s3_set_options(struct s3 *s, struct s3_xfer *x, const char *url,
 
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* A redirect is never followed: the request is signed for this host, and
+	 * a hostile or misconfigured endpoint must not send our data elsewhere.
+	 * 3xx is a failure (EIO), logged with where it pointed. */
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -308,6 +360,10 @@ static void s3_set_options(struct s3 *s, struct s3_xfer *x, const char *url,
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->cfg.t.connect_timeout_s);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->cfg.t.stall_timeout_s);
+	x->rq_stall_s = s->cfg.t.stall_timeout_s;
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, s3_progress_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, sg->list);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->rs->curl_msg);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, s3_write_cb);
@@ -367,10 +423,19 @@ static void s3_attempt(struct s3 *s, const struct s3_request *rq, const char *ur
 	}
 	s3_set_options(s, &x, url, &sg);
 	rs->cc = curl_easy_perform(x.h);
-	if (rs->cc == CURLE_WRITE_ERROR && x.overflow) {
+	if (rs->cc == CURLE_ABORTED_BY_CALLBACK && x.stalled) {
+		rs->cc = CURLE_OPERATION_TIMEDOUT;     /* retried like any timeout */
+		snprintf(rs->curl_msg, sizeof(rs->curl_msg), "timed out: no data moved for %ld s "
+			 "(LAMFS_S3_STALL_TIMEOUT)", s->cfg.t.stall_timeout_s);
+	} else if (rs->cc == CURLE_WRITE_ERROR && x.overflow) {
 		snprintf(rs->curl_msg, sizeof(rs->curl_msg), "response longer than requested");
 	} else if (rs->cc == CURLE_OK) {
 		s3_collect(&x);
+		if (rs->status >= 300 && rs->status < 400)
+			log_warn("s3: %s %s: HTTP %ld redirect to %s refused (redirects are never "
+				 "followed; check the endpoint and AWS_REGION)", rq->method,
+				 rq->key ? rq->key : "(bucket)", rs->status,
+				 x.location[0] ? x.location : "(no Location)");
 	}
 	curl_easy_setopt(x.h, CURLOPT_ERRORBUFFER, NULL);
 	if (!rs->curl_msg[0] && rs->cc != CURLE_OK)

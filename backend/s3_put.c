@@ -138,6 +138,8 @@ struct s3_mpu {
 	pthread_mutex_t lock;
 	unsigned next;                /* next part index to send; guarded by lock */
 	int rc;                       /* first failure; guarded by lock */
+	int lost_ids;                 /* the create may have made uploads whose id we
+				       * never learnt (retried, or an unreadable answer) */
 };
 
 /* Part size: the configured one (at least S3_MIN_PART unless a test set it),
@@ -167,13 +169,65 @@ static int s3_mpu_create(struct s3_mpu *m)
 
 	xml.limit = S3_XML_MAX;
 	rc = s3_perform(m->s, &rq, &rs);
+	/* every try that reached the server may have created an upload */
+	m->lost_ids = rs.attempts > 1 || (rc && rs.status / 100 == 2);
 	if (rc == 0) {
 		rc = s3_xml_upload_id(xml.data, xml.len, &m->upload_id);
-		if (rc)
+		if (rc) {
 			log_err("s3: POST %s?uploads: no UploadId in the answer", m->key);
+			rc = -EIO;
+			m->lost_ids = 1;
+		}
 	}
 	s3_buf_release(&xml);
 	return rc;
+}
+
+struct s3_sweep {
+	struct s3 *s;
+	const char *key;
+	const char *keep;             /* upload id not to abort, or NULL */
+	unsigned n;
+};
+
+static int s3_sweep_one(void *ctx, const char *key, const char *upload_id)
+{
+	struct s3_sweep *w = ctx;
+
+	if (strcmp(key, w->key) == 0 && (!w->keep || strcmp(upload_id, w->keep) != 0) &&
+	    s3_abort_upload(w->s, key, upload_id) == 0)
+		w->n++;
+	return 0;
+}
+
+/*
+ * Abort the uploads of this object whose id was lost (a retried create, or a
+ * 2xx answer we could not read): the object name holds the save's uid, so
+ * every upload under it is this save's.  Best effort: what stays is logged,
+ * and cleanup_incomplete (lamfs-repair) aborts it.
+ */
+static void s3_mpu_sweep(struct s3_mpu *m, const char *keep)
+{
+	struct sigv4_param q[] = { { "uploads", NULL }, { "prefix", m->key } };
+	struct s3_buf xml = S3_BUF_INIT;
+	struct s3_request rq = { .method = "GET", .query = q, .nquery = 2, .xml = &xml };
+	struct s3_response rs;
+	struct s3_xml_page page = { 0 };
+	struct s3_sweep w = { m->s, m->key, keep, 0 };
+	int rc;
+
+	xml.limit = S3_XML_MAX;
+	rc = s3_perform(m->s, &rq, &rs);
+	if (rc == 0)
+		rc = s3_xml_list_uploads(xml.data, xml.len, s3_sweep_one, &w, &page);
+	s3_xml_page_release(&page);
+	s3_buf_release(&xml);
+	if (rc)
+		log_err("s3: cannot list the multipart uploads of %s (%d); an upload whose id "
+			"was lost may stay open: cleanup_incomplete will abort it", m->key, rc);
+	else if (w.n)
+		log_info("s3: aborted %u multipart upload%s of %s whose id was lost", w.n,
+			 w.n == 1 ? "" : "s", m->key);
 }
 
 /* Hash part i, then send it; its ETag goes to m->etags[i]. */
@@ -318,6 +372,8 @@ static int s3_put_multipart(struct s3 *s, const char *key, const struct backend_
 	m.nparts = (unsigned)((src->size + m.part_size - 1) / m.part_size);
 	m.etags = calloc(m.nparts, sizeof(*m.etags));
 	rc = m.etags ? s3_mpu_create(&m) : -ENOMEM;
+	if (m.lost_ids)
+		s3_mpu_sweep(&m, m.upload_id);
 	if (rc)
 		goto out;
 	log_debug("s3: multipart %s: %u parts of %llu bytes", key, m.nparts,

@@ -2,6 +2,10 @@
  * log.c — the one log: "2024-05-01T12:00:00.123Z LEVEL message\n", written
  * with a single write() per line under a mutex, to stderr or to a file
  * opened with O_APPEND (several processes may append to one log).
+ *
+ * A message is escaped (escape.h) before it is written: messages name keys,
+ * and a key may hold a newline or an ESC sequence, which must not forge a
+ * line of the log or drive the terminal of whoever reads it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "log.h"
 
 #define LOG_LINE_MAX 4096
@@ -92,9 +97,9 @@ static void write_all(int fd, const char *buf, size_t len)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	char line[LOG_LINE_MAX];
+	char line[LOG_LINE_MAX], msg[LOG_LINE_MAX];
 	enum log_level max;
-	size_t n;
+	size_t n, len;
 	va_list ap;
 	int m;
 	int saved_errno = errno;   /* callers log and then use errno */
@@ -108,12 +113,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		goto out;
 	n = log_prefix(line, sizeof(line) - 1, level);
 	va_start(ap, fmt);
-	m = vsnprintf(line + n, sizeof(line) - 1 - n, fmt, ap);
+	m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (m > 0)
-		n += (size_t)m < sizeof(line) - 1 - n ? (size_t)m : sizeof(line) - 2 - n;
-	while (n > 0 && line[n - 1] == '\n')
-		n--;
+	len = m > 0 ? ((size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1) : 0;
+	while (len > 0 && msg[len - 1] == '\n')
+		len--;
+	n += escape_buf(line + n, sizeof(line) - 1 - n, msg, len, NULL);
 	line[n++] = '\n';
 	pthread_mutex_lock(&log_lock);
 	write_all(log_fd >= 0 ? log_fd : STDERR_FILENO, line, n);

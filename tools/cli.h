@@ -5,6 +5,8 @@
  * subcommand's name; it returns a process exit status: CLI_OK, CLI_FAIL or
  * CLI_USAGE.  Messages for the user go to stderr as one line
  * "lamfs NAME: what: why"; data goes to stdout (text, or JSON with --json).
+ * Keys (and paths) in text output are escaped with escape_str() into a
+ * CLI_ESC_KEY buffer; JSON carries the exact bytes.
  *
  * The inspecting commands work on the instance directly, without a mount:
  * they open it read-only through the core (tools -> core, never FUSE).
@@ -19,9 +21,13 @@
 #include <json-c/json.h>
 
 #include "core.h"
+#include "escape.h"
 #include "lamfs.h"
 
 enum cli_exit { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* Room for any key escaped for text output. */
+#define CLI_ESC_KEY ESCAPE_SIZE(LAMFS_KEY_MAX)
 
 /* ---- subcommands (cli_*.c) ---- */
 int cli_ls(int argc, char **argv);
@@ -35,7 +41,8 @@ int cli_mount(int argc, char **argv);
 
 /* ---- common helpers (cli_common.c) ---- */
 
-/* Print "lamfs CMD: message" on stderr (printf format). */
+/* Print "lamfs CMD: message" on stderr (printf format); the message is
+ * escaped (escape.h), so a key or path in it cannot forge lines. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Print the command's usage (usage_text) to stdout for --help (returns

@@ -17,14 +17,18 @@
 
 void cli_err(const char *cmd, const char *fmt, ...)
 {
+	char msg[4096], esc[ESCAPE_SIZE(4096)];
 	va_list ap;
+	int n;
 
-	fflush(stdout);
-	fprintf(stderr, "lamfs %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (n < 0)
+		msg[0] = '\0';
+	escape_buf(esc, sizeof(esc), msg, strlen(msg), NULL);
+	fflush(stdout);
+	fprintf(stderr, "lamfs %s: %s\n", cmd, esc);
 }
 
 int cli_usage(const char *usage_text, int status)

@@ -78,10 +78,10 @@ static char *object_url(struct core *c, const struct lamfs_record *rec)
 
 static void print_info(const struct lamfs_record *r, const char *obj)
 {
-	char t[48], mode[12];
+	char t[48], mode[12], ek[CLI_ESC_KEY];
 
 #define F "%-16s "
-	printf(F "%s\n", "key:", r->key);
+	printf(F "%s\n", "key:", escape_str(r->key, ek, sizeof(ek)));
 	printf(F "%s\n", "uid:", r->uid);
 	printf(F "%s\n", "version:", lamfs_uid_version(r->uid));
 	printf(F "%s\n", "latest:", r->is_latest ? "yes" : "no");
@@ -90,8 +90,8 @@ static void print_info(const struct lamfs_record *r, const char *obj)
 	printf(F "%s\n", "hash:", r->hash);
 	printf(F "%s\n", "hash type:", r->hash_type);
 	printf(F "%s\n", "checksum:", r->checksum);
-	printf(F "%s\n", "suffix:", r->suffix);
-	printf(F "%s\n", "object:", obj ? obj : "?");
+	printf(F "%s\n", "suffix:", escape_str(r->suffix, ek, sizeof(ek)));
+	printf(F "%s\n", "object:", obj ? escape_str(obj, ek, sizeof(ek)) : "?");
 	printf(F "%d (%s)\n", "branch:", r->branch_id, r->branch_id == 1 ? "live" : "trash");
 	printf(F "%d\n", "storage id:", r->storage_id);
 	printf(F "%lld\n", "id:", (long long)r->id);

@@ -107,7 +107,7 @@ struct ls_out {
 
 static void print_one(struct ls_out *o, const struct lamfs_record *r)
 {
-	char mode[12], mt[40], ct[40], fl[64];
+	char mode[12], mt[40], ct[40], fl[64], ek[CLI_ESC_KEY];
 
 	if (o->json) {
 		struct json_object *j = cli_record_json(r);
@@ -127,7 +127,7 @@ static void print_one(struct ls_out *o, const struct lamfs_record *r)
 			printf("%s  %s  %s  ", cli_time(r->mtime_ns, 0, mt, sizeof(mt)),
 			       cli_time(r->created_at, 0, ct, sizeof(ct)),
 			       flags_of(r, fl, sizeof(fl)));
-		printf("%s\n", r->key);
+		printf("%s\n", escape_str(r->key, ek, sizeof(ek)));
 	}
 	o->printed++;
 }

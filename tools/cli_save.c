@@ -238,6 +238,7 @@ static size_t save_all(struct core *c, struct item *items, size_t n, struct prog
 		       int json, int *err)
 {
 	uint64_t bytes = 0;
+	char ek[CLI_ESC_KEY];
 	size_t i;
 
 	*err = 0;
@@ -269,7 +270,8 @@ static size_t save_all(struct core *c, struct item *items, size_t n, struct prog
 		bytes += (uint64_t)it->st.st_size;
 		if (!json) {
 			progress_clear(pg);
-			printf("%s  %-11s  %s\n", it->rec.uid, it->status, it->rec.key);
+			printf("%s  %-11s  %s\n", it->rec.uid, it->status,
+			       escape_str(it->rec.key, ek, sizeof(ek)));
 			fflush(stdout);
 		}
 		progress_update(pg, i + 1, bytes, NULL);
@@ -280,6 +282,7 @@ static size_t save_all(struct core *c, struct item *items, size_t n, struct prog
 
 static void report_failure(const struct item *items, size_t n, size_t failed, int err)
 {
+	char ep[ESCAPE_SIZE(PATH_MAX)], ek[CLI_ESC_KEY];
 	size_t i;
 
 	if (err == -EINTR)
@@ -292,12 +295,13 @@ static void report_failure(const struct item *items, size_t n, size_t failed, in
 	} else {
 		fprintf(stderr, "  saved before the failure (they stay saved):\n");
 		for (i = 0; i < failed; i++)
-			fprintf(stderr, "    %s -> %s (uid %s)\n", items[i].path, items[i].rec.key,
-				items[i].rec.uid);
+			fprintf(stderr, "    %s -> %s (uid %s)\n",
+				escape_str(items[i].path, ep, sizeof(ep)),
+				escape_str(items[i].rec.key, ek, sizeof(ek)), items[i].rec.uid);
 	}
 	fprintf(stderr, "  not saved:\n");
 	for (i = failed; i < n; i++)
-		fprintf(stderr, "    %s\n", items[i].path);
+		fprintf(stderr, "    %s\n", escape_str(items[i].path, ep, sizeof(ep)));
 }
 
 int cli_save(int argc, char **argv)

@@ -281,9 +281,10 @@ static void print_text(struct json_object *j)
 	struct json_object *ongoing = get(j, "storage_ongoing"), *stg = get(j, "staging");
 	struct json_object *errs = get(j, "errors");
 	size_t i, nm = json_object_array_length(mounts), nh = json_object_array_length(holders);
-	char b[32];
+	char b[32], ek[CLI_ESC_KEY], em[ESCAPE_SIZE(2048)];
 
-	printf("instance:        %s\n", json_object_get_string(get(j, "instance")));
+	printf("instance:        %s\n",
+	       escape_str(json_object_get_string(get(j, "instance")), em, sizeof(em)));
 	if (json_object_get_boolean(get(j, "repair_running")))
 		printf("repair:          lamfs-repair is running on this instance\n");
 	if (!json_object_get_boolean(get(j, "mounted"))) {
@@ -310,7 +311,9 @@ static void print_text(struct json_object *j)
 		for (i = 0; i < nm; i++) {
 			struct json_object *m = json_object_array_get_idx(mounts, i);
 
-			printf("  on %s (%s)\n", json_object_get_string(get(m, "mountpoint")),
+			printf("  on %s (%s)\n",
+			       escape_str(json_object_get_string(get(m, "mountpoint")), em,
+					  sizeof(em)),
 			       json_object_get_string(get(m, "options")));
 		}
 	}
@@ -322,7 +325,7 @@ static void print_text(struct json_object *j)
 		printf("  %s  %12lld  %6s  %s\n", json_object_get_string(get(r, "uid")),
 		       (long long)json_object_get_int64(get(r, "size")),
 		       age_string(json_object_get_int64(get(r, "age_seconds")), b, sizeof(b)),
-		       json_object_get_string(get(r, "key")));
+		       escape_str(json_object_get_string(get(r, "key")), ek, sizeof(ek)));
 	}
 	printf("staging:         %lld file%s, %lld bytes (%s)\n",
 	       (long long)json_object_get_int64(get(stg, "files")),
@@ -335,7 +338,7 @@ static void print_text(struct json_object *j)
 
 		printf("  %s  %s  %s\n", json_object_get_string(get(e, "uid")),
 		       json_object_get_string(get(e, "time")),
-		       json_object_get_string(get(e, "message")));
+		       escape_str(json_object_get_string(get(e, "message")), em, sizeof(em)));
 	}
 }
 

@@ -29,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "core.h"
+#include "escape.h"
 #include "lease.h"
 #include "log.h"
 #include "repair.h"
@@ -159,6 +160,7 @@ static void on_event(void *ctx, const struct repair_event *ev)
 {
 	struct report *rp = ctx;
 	const char *action = repair_action_name(ev->action, ev->dry_run);
+	char esc[ESCAPE_SIZE(2048)];
 	json_object *o;
 
 	if (rp->json) {
@@ -175,12 +177,13 @@ static void on_event(void *ctx, const struct repair_event *ev)
 		return;
 	}
 	bar_clear(rp);
+	/* keys and names escaped: a hostile name must not forge a line */
 	printf("%-9s %-16s %s", repair_kind_name(ev->kind), action,
-	       ev->key ? ev->key : ev->name ? ev->name : "-");
+	       escape_str(ev->key ? ev->key : ev->name ? ev->name : "-", esc, sizeof(esc)));
 	if (ev->uid && ev->key)
 		printf(" (%s)", ev->uid);
 	if (ev->detail)
-		printf(": %s", ev->detail);
+		printf(": %s", escape_str(ev->detail, esc, sizeof(esc)));
 	putchar('\n');
 	fflush(stdout);
 }
