@@ -8,7 +8,7 @@
  *
  * Layout: one file per chunk of CACHE_CHUNK bytes, "<h>-<index>" in the
  * cache directory, where h is the first 32 hex digits of the sha256 of the
- * object name.  A file is a struct chunk_hdr followed by the chunk's bytes;
+ * storage url and the object name.  A file is a struct chunk_hdr followed by the chunk's bytes;
  * it is written as ".tmp.*" and renamed into place.  A file is served only
  * when its length, header (magic, object hash, size, offset, length) and the
  * crc32 of its bytes all match; anything else is deleted and fetched again.
@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -48,7 +49,7 @@
 
 struct chunk_hdr {
 	char magic[8];
-	unsigned char obj_sha[32];    /* sha256 of the object name */
+	unsigned char obj_sha[32];    /* cache_name_hash() of the object */
 	uint64_t obj_size;
 	uint64_t off;
 	uint32_t len;
@@ -210,8 +211,12 @@ static int cache_scan(struct cache *c, uint64_t target, int drop_tmp)
 		goto out;
 	}
 	while ((d = readdir(dir)) != NULL) {
+		/* a temporary older than a minute was left by a crash (another
+		 * mount sharing the directory may be writing younger ones) */
 		if (drop_tmp && !strncmp(d->d_name, ".tmp.", 5)) {
-			(void)unlinkat(dirfd(dir), d->d_name, 0);
+			if (!fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
+			    st.st_mtime < time(NULL) - 60)
+				(void)unlinkat(dirfd(dir), d->d_name, 0);
 			continue;
 		}
 		if (!entry_is_chunk(d->d_name) || strlen(d->d_name) >= sizeof(e->name) ||
@@ -360,12 +365,26 @@ out:
 	return rc;
 }
 
+/* sha256 of the storage url and the object name: two instances sharing a
+ * cache directory never meet.  0 or -ENOMEM. */
+static int cache_name_hash(const struct cache *c, const char *obj, unsigned char *sha)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	const char *url = c->inner->url ? c->inner->url : "";
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+		 EVP_DigestUpdate(ctx, url, strlen(url) + 1) &&
+		 EVP_DigestUpdate(ctx, obj, strlen(obj)) &&
+		 EVP_DigestFinal_ex(ctx, sha, NULL);
+
+	EVP_MD_CTX_free(ctx);
+	return ok ? 0 : -ENOMEM;
+}
+
 static int cache_reader_open(struct backend *b, const char *obj, struct backend_reader **out,
 			     uint64_t *size)
 {
 	struct cache *c = cache_of(b);
 	struct cache_reader *r = calloc(1, sizeof(*r));
-	unsigned int shalen = 0;
 	int rc = 0, i;
 
 	*out = NULL;
@@ -376,7 +395,7 @@ static int cache_reader_open(struct backend *b, const char *obj, struct backend_
 	r->base.b = b;
 	r->c = c;
 	r->chunk_off = UINT64_MAX;
-	if (!EVP_Digest(obj, strlen(obj), r->obj_sha, &shalen, EVP_sha256(), NULL)) {
+	if (cache_name_hash(c, obj, r->obj_sha)) {
 		rc = -ENOMEM;
 		goto out;
 	}
