@@ -103,6 +103,9 @@ int backend_open(const char *url, const struct backend_opts *opts, struct backen
 		backend_set_errmsg(errmsg, "storage url '%s' is not supported: use an "
 				   "absolute path, file:///path or s3://bucket[/prefix]", url);
 	}
+	/* a cache that cannot work is logged and left out: never an open error */
+	if (rc == 0 && opts && opts->cache_dir && opts->cache_size)
+		(void)backend_cache_wrap(*out, opts->cache_dir, opts->cache_size, out);
 	return rc;
 }
 

@@ -95,6 +95,8 @@ struct backend_opts {
 	const char *s3_region;     /* overrides AWS_REGION */
 	const char *s3_profile;    /* overrides AWS_PROFILE */
 	int s3_create;             /* init: check the bucket is reachable and writable */
+	const char *cache_dir;     /* read cache (cache.c) in this directory, or NULL */
+	uint64_t cache_size;       /* its size limit in bytes; 0: no cache */
 };
 int backend_open(const char *url, const struct backend_opts *opts, struct backend **out,
 		 char **errmsg);
@@ -139,5 +141,18 @@ void backend_set_errmsg(char **errmsg, const char *fmt, ...)
  * Errors keep the system call's errno, except EROFS -> EACCES (a read-only
  * storage root denies the upload). */
 int backend_local_open(const char *root, struct backend **out, char **errmsg);
+
+/*
+ * Read cache (backend/cache.c): wrap `inner` so reads are served from chunk
+ * files in `dir` (made, mode 0700, when missing) and stored there on a miss,
+ * keeping the files under `limit` bytes (least recently used go first).
+ * Objects must never change under a name (lamfs's names carry the uid).
+ * Every other op goes to inner.  Sets *out to the wrapper, which owns inner
+ * (backend_free frees both), and returns 0; when the directory cannot be
+ * used it logs why, sets *out to inner itself and returns -errno: reading
+ * works, uncached.  Cache errors later never fail a read either.
+ */
+int backend_cache_wrap(struct backend *inner, const char *dir, uint64_t limit,
+		       struct backend **out);
 
 #endif

@@ -93,6 +93,10 @@ int core_open(const char *instance, unsigned flags, struct core **out, char **er
 	bo.s3_endpoint = c->cfg.s3_endpoint;
 	bo.s3_region = c->cfg.s3_region;
 	bo.s3_profile = c->cfg.s3_profile;
+	if (flags & CORE_READ_CACHE) {
+		bo.cache_dir = c->cfg.cache_dir;
+		bo.cache_size = c->cfg.cache_size;
+	}
 	rc = backend_open(c->cfg.storage_url, &bo, &c->backend, errmsg);
 out:
 	if (rc < 0) {

@@ -35,6 +35,8 @@ struct core_reader;
 
 enum core_open_flags {
 	CORE_READONLY = 1u << 0,  /* open meta read-only, never write anything */
+	CORE_READ_CACHE = 1u << 1, /* read through the [cache] of lamfs.conf, if any
+				    * (the mount; never repair, which must see storage) */
 };
 
 /*

@@ -320,8 +320,40 @@ out:
 struct conf_parse {
 	struct instance_config *cfg;
 	int version;
+	int cache_size_set;
 	char *err;
 };
+
+#define CACHE_SIZE_MIN (16ull << 20)
+
+/* "2G", "512M", "65536K", "1073741824" (optionally "MiB", "MB": binary
+ * units all) into *out; 0 is allowed (no cache).  1 when valid. */
+static int conf_size(const char *v, uint64_t *out)
+{
+	unsigned long long n;
+	unsigned shift = 0;
+	char *end;
+
+	if (*v < '0' || *v > '9')
+		return 0;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno)
+		return 0;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	default: break;
+	}
+	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
+		end += strlen(end);
+	if (*end || n > (UINT64_MAX >> shift))
+		return 0;
+	*out = (uint64_t)n << shift;
+	return 1;
+}
 
 static int conf_set(char **field, const char *value)
 {
@@ -352,6 +384,19 @@ static int conf_handler(void *user, const char *section, const char *name, const
 		ok = conf_set(&cfg->s3_endpoint, value);
 	} else if (!strcmp(section, "s3") && !strcmp(name, "region")) {
 		ok = conf_set(&cfg->s3_region, value);
+	} else if (!strcmp(section, "cache") && !strcmp(name, "dir")) {
+		ok = *value && conf_set(&cfg->cache_dir, value);
+		if (!ok && !p->err)
+			p->err = instance_msg("[cache] dir is empty: give a directory, or leave "
+					      "the line out for INSTANCE/cache");
+	} else if (!strcmp(section, "cache") && !strcmp(name, "size")) {
+		ok = conf_size(value, &cfg->cache_size) &&
+		     (cfg->cache_size == 0 || cfg->cache_size >= CACHE_SIZE_MIN);
+		p->cache_size_set = ok;
+		if (!ok && !p->err)
+			p->err = instance_msg("[cache] size '%s' is not valid: give a size such "
+					      "as 2G or 500M (at least 16M), or 0 for no cache",
+					      value);
 	}
 	if (!ok && !p->err)
 		p->err = instance_msg("unknown setting [%s] %s", section, name);
@@ -380,10 +425,26 @@ static int resolve_relative(const char *dir, struct instance_config *cfg)
 	return 0;
 }
 
+/* The cache directory: INSTANCE/cache by default, relative to the instance
+ * when not absolute.  A size of 0 means no cache: cache_dir is dropped. */
+static int resolve_cache_dir(const char *dir, struct instance_config *cfg)
+{
+	char *s;
+
+	if (!cfg->cache_dir || cfg->cache_dir[0] != '/') {
+		s = path_join(dir, cfg->cache_dir ? cfg->cache_dir : "cache");
+		if (!s)
+			return -ENOMEM;
+		free(cfg->cache_dir);
+		cfg->cache_dir = s;
+	}
+	return 0;
+}
+
 int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg)
 {
 	char dir[PATH_MAX];
-	struct conf_parse p = { cfg, 0, NULL };
+	struct conf_parse p = { .cfg = cfg };
 	char *conf = NULL;
 	FILE *f = NULL;
 	int rc = 0, line;
@@ -426,6 +487,12 @@ int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg
 					     conf, p.version));
 		goto out;
 	}
+	if (cfg->cache_dir && !p.cache_size_set) {
+		rc = -EBADMSG;
+		set_msg(errmsg, instance_msg("%s: [cache] dir is set but not [cache] size: "
+					     "give the cache a size limit (such as 2G)", conf));
+		goto out;
+	}
 	cfg->dir = strdup(dir);
 	rc = resolve_relative(dir, cfg);
 	if (rc < 0)
@@ -434,6 +501,8 @@ int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg
 	cfg->log_path = path_join(dir, "lamfs.log");
 	if (!cfg->dir || !cfg->staging_dir || !cfg->log_path)
 		rc = -ENOMEM;
+	if (rc == 0 && cfg->cache_size)
+		rc = resolve_cache_dir(dir, cfg);
 out:
 	if (f)
 		fclose(f);
@@ -454,5 +523,6 @@ void instance_config_release(struct instance_config *cfg)
 	free(cfg->s3_profile);
 	free(cfg->s3_endpoint);
 	free(cfg->s3_region);
+	free(cfg->cache_dir);
 	memset(cfg, 0, sizeof(*cfg));
 }

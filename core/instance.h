@@ -6,11 +6,14 @@
  *   INSTANCE/staging/     staging files of saves in progress
  *   INSTANCE/storage/     default local storage root (objects in .lamindb/)
  *   INSTANCE/lamfs.log    the daemon's log
+ *   INSTANCE/cache/       the read cache, when [cache] size is set (dir = elsewhere)
  *
  * Parsing uses inih; unknown sections/keys are refused so typos are seen.
  */
 #ifndef LAMFS_INSTANCE_H
 #define LAMFS_INSTANCE_H
+
+#include <stdint.h>
 
 #define INSTANCE_CONF "lamfs.conf"
 #define INSTANCE_CONF_VERSION 1
@@ -24,6 +27,8 @@ struct instance_config {
 	char *s3_profile;   /* may be NULL */
 	char *s3_endpoint;  /* may be NULL */
 	char *s3_region;    /* may be NULL */
+	char *cache_dir;    /* [cache] dir, absolute (default INSTANCE/cache); NULL: no cache */
+	uint64_t cache_size; /* [cache] size in bytes; 0: no cache */
 };
 #define INSTANCE_CONFIG_INIT { 0 }
 

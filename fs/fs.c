@@ -1359,7 +1359,7 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 
 	pthread_mutex_init(&fs.lock, NULL);
 	raise_fd_limit();
-	rc = core_open(o->instance, 0, &fs.core, &err);
+	rc = core_open(o->instance, CORE_READ_CACHE, &fs.core, &err);
 	if (rc < 0) {
 		snprintf(msg, sizeof(msg), "%s", err ? err : strerror(-rc));
 		goto out;

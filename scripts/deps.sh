@@ -12,7 +12,7 @@ build_pkgs=(
 	build-essential cmake pkg-config
 	libfuse3-dev fuse3
 	libsqlite3-dev sqlite3
-	libssl-dev libcurl4-openssl-dev libexpat1-dev libinih-dev libjson-c-dev
+	libssl-dev libcurl4-openssl-dev libexpat1-dev libinih-dev libjson-c-dev zlib1g-dev
 	libpq-dev libcmocka-dev
 	attr
 )
