@@ -28,6 +28,7 @@
 
 #include "cli.h"
 #include "key.h"
+#include "lease.h"
 #include "log.h"
 #include "progress.h"
 
@@ -316,6 +317,8 @@ int cli_save(int argc, char **argv)
 	struct problems pr = { NULL, 0 };
 	struct item *items = NULL;
 	struct core *c = NULL;
+	struct lease *lease = NULL;
+	struct meta_lease blocker;
 	struct progress *pg = NULL;
 	struct sigaction sa, old_sa;
 	const char *key_opt = NULL, *prefix_opt = NULL;
@@ -409,6 +412,21 @@ int cli_save(int argc, char **argv)
 			: strerror(-rc));
 		goto out;
 	}
+	/* The flock only sees this machine; the lease in the store tells a
+	 * lamfs-repair on another machine (PostgreSQL) that saves are in flight,
+	 * and refuses this save while a repair runs anywhere. */
+	rc = lease_start(c, META_LEASE_MOUNT, "(lamfs save)", 0, &lease, &blocker);
+	if (rc < 0) {
+		char who[600];
+
+		lease_describe(&blocker, who, sizeof(who));
+		cli_err("save", "%s: %s", argv[optind], rc == -EBUSY
+			? "lamfs-repair is working on this instance; try again when it is done"
+			: strerror(-rc));
+		if (rc == -EBUSY)
+			cli_err("save", "(%s)", who);
+		goto out;
+	}
 
 	/* 2. save one by one.  The core's own messages (a rolled-back save, an
 	 * orphan left for lamfs-repair) go to the instance's log, as a mount's do;
@@ -469,6 +487,7 @@ report:
 	status = cli_finish_stdout("save", status);
 out:
 	json_object_put(pr.json);
+	lease_stop(lease);
 	core_close(c);
 	free(items);
 	return status;

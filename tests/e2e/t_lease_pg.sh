@@ -130,6 +130,14 @@ is_mounted "$mb" && fail "$mb mounted beside a repair"
 for part in "lamfs-repair is working on this instance" "a repair on elsewhere" "pid 77"; do
 	grep -qF -- "$part" <<<"$out" || fail "mount refusal lacks '$part': $out"
 done
+printf 'saved beside a repair\n' >"$WORK/beside"
+rc=0
+out=$("$LAMFS_BIN" save "$ib" "$WORK/beside" 2>&1 </dev/null) || rc=$?
+log "lamfs save on B beside a repair -> exit $rc: $out"
+[[ $rc -ne 0 ]] || fail "lamfs save ran while a repair held the instance"
+grep -qF -- "lamfs-repair is working on this instance" <<<"$out" || fail "save refusal: $out"
+assert_eq "rows of beside after the refused save" "" \
+	"$(psql_q "select uid from artifact where key = 'beside'")"
 psql_q "delete from lease where id = 'r-other'" >/dev/null
 
 log "a dead repair of this machine and instance does not keep mounts out"
@@ -141,5 +149,8 @@ mount_fs "$ib" "$mb"
 assert_eq "leases with B mounted" "mount|$mb" "$(psql_q "select kind, mountpoint from lease")"
 assert_same_file "one.txt on B" "$WORK/one" "$mb/one.txt"
 umount_fs "$mb"
+"$LAMFS_BIN" save "$ib" "$WORK/beside" >/dev/null 2>&1 </dev/null || fail "lamfs save on B failed"
+assert_eq "leases after lamfs save" "" "$(psql_q "select id from lease")"
+assert_eq "beside after the save" "saved beside a repair" "$("$LAMFS_BIN" cat "$ib" beside)"
 assert_eq "leases at the end" "" "$(psql_q "select id from lease")"
 e2e_pass
