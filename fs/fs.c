@@ -50,6 +50,7 @@ struct fs_file {
 	int error;                   /* a write or truncate failed (-errno): the
 	                                content is incomplete and is never saved;
 	                                flush/fsync report it */
+	int flushed;                 /* fs.lock: a close() came (flush) */
 	int touched;                 /* written or ftruncated: the next flush saves.
 	                                A file only created or opened with O_TRUNC
 	                                is saved at release instead, so the close of
@@ -67,6 +68,7 @@ struct fs {
 	pthread_mutex_t lock;
 	struct fs_file *writers;     /* live writers, newest first */
 	struct upq *upq;             /* -o writeback: the upload queue, else NULL */
+	pthread_cond_t released;     /* fs.lock: a writer left the list (release) */
 	struct inval *inval;         /* kernel cache invalidation; NULL: timeout 0 */
 	double cache_timeout;        /* entry and attribute timeout, seconds */
 	uint64_t drops;              /* atomic: cache_drop calls so far */
@@ -258,6 +260,46 @@ static struct fs_file *writer_find_by(struct fs *fs, const char *key, pid_t open
 static struct fs_file *writer_find(struct fs *fs, const char *key)
 {
 	return writer_find_by(fs, key, 0);
+}
+
+/*
+ * A file only created or truncated and then closed is saved at release, which
+ * the kernel sends a moment after close() returned.  An open of the same name
+ * waits for that save (at most SETTLE_MS), so `: > f; cat f` reads the empty
+ * file and `: > f; echo x > f` ends with x.  (Without kernel caching, the
+ * next open's LOOKUP waited on the writer's lock; with it, the open must.)
+ * Also waits out a save in progress (the writer's lock).
+ */
+#define SETTLE_MS 1000
+
+static void settle_key(struct fs *fs, const char *key)
+{
+	struct timespec ts;
+	struct fs_file *f;
+	int pending = 0, rc = 0;
+
+	f = writer_find(fs, key);
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock); /* a save in progress ends first */
+	pthread_mutex_unlock(&f->lock);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += SETTLE_MS / 1000;
+	ts.tv_nsec += (SETTLE_MS % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&fs->lock);
+	for (;;) {
+		pending = f->flushed && !f->touched && !f->error && !f->unlinked && f->stage &&
+			  (f->next || f->prev || fs->writers == f);
+		if (!pending || rc != 0)
+			break;
+		rc = pthread_cond_timedwait(&fs->released, &fs->lock, &ts);
+	}
+	file_unref_locked(f);
+	pthread_mutex_unlock(&fs->lock);
 }
 
 /* 1 when a live writer's key is key or lies under folder key. */
@@ -1000,6 +1042,7 @@ static int open_writer(struct fs *fs, const char *key, int trunc, const struct c
 	f->attrs = *a;
 	f->append = (fi->flags & O_APPEND) != 0;
 	f->opener = fuse_get_context()->pid;
+	settle_key(fs, key);
 	if (!trunc)
 		wait_pending(fs, key); /* start from the bytes this mount just wrote */
 	rc = core_lookup(fs->core, key, &e);
@@ -1082,6 +1125,7 @@ static int open_reader(struct fs *fs, const char *key, struct fuse_file_info *fi
 	struct meta_entry e;
 	int rc = 0;
 
+	settle_key(fs, key);
 	w = writer_find(fs, key);
 	f = file_new();
 	if (!f) {
@@ -1264,6 +1308,9 @@ static int lamfs_flush(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (!f->stage)
 		return 0;
+	pthread_mutex_lock(&fs->lock);
+	f->flushed = 1;
+	pthread_mutex_unlock(&fs->lock);
 	pthread_mutex_lock(&f->lock);
 	if (f->touched || f->error) {
 		rc = file_save(fs, f);
@@ -1343,8 +1390,10 @@ static int lamfs_release(const char *path, struct fuse_file_info *fi)
 	if (f->stage)
 		cache_drop_file(fs, f, 0); /* saved now, or an unsaved file gone */
 	pthread_mutex_lock(&fs->lock);
-	if (f->stage)
+	if (f->stage) {
 		writer_remove_locked(fs, f);
+		pthread_cond_broadcast(&fs->released);
+	}
 	if (f->shared)
 		file_unref_locked(f->shared);
 	file_unref_locked(f);
@@ -1601,6 +1650,17 @@ out:
 	return rc;
 }
 
+/* Write-back: an upload committed; its key now shows the new version (an
+ * older one was shown, and maybe cached, while it was uploading). */
+static void upload_done(void *arg, const char *uid)
+{
+	struct fs *fs = arg;
+	struct lamfs_record rec;
+
+	if (fs->inval && core_version(fs->core, uid, &rec) == 0)
+		cache_drop(fs, rec.key, 0);
+}
+
 /* The root's owner and time (see root_attrs()). */
 static void root_init(struct fs *fs)
 {
@@ -1666,6 +1726,7 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 	int rc, mounted = 0, status = 1, writeback = 0;
 
 	pthread_mutex_init(&fs.lock, NULL);
+	pthread_cond_init(&fs.released, NULL);
 	raise_fd_limit();
 	rc = core_open(o->instance, 0, &fs.core, &err);
 	if (rc < 0) {
@@ -1692,12 +1753,26 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 		snprintf(msg, sizeof(msg), "out of memory");
 		goto out;
 	}
+	fuse = fuse_new(&args, &lamfs_ops, sizeof(lamfs_ops), &fs);
+	if (!fuse) {
+		snprintf(msg, sizeof(msg), "invalid mount options '%s'",
+			 o->fuse_opts ? o->fuse_opts : "");
+		goto out;
+	}
+	/* before the queue: its workers report finished uploads to it */
+	if (fs.cache_timeout > 0 && (rc = inval_start(fuse, &fs.inval)) < 0) {
+		snprintf(msg, sizeof(msg), "cannot start the invalidation thread: %s",
+			 strerror(-rc));
+		goto out;
+	}
 	if (writeback) {
 		unsigned n = 0;
 
 		rc = upq_start(fs.core, &fs.upq);
-		if (rc == 0)
+		if (rc == 0) {
+			upq_set_done_hook(fs.upq, upload_done, &fs);
 			rc = upq_resume(fs.upq, &n);
+		}
 		if (rc < 0) {
 			snprintf(msg, sizeof(msg), "cannot start the write-back queue: %s",
 				 strerror(-rc));
@@ -1706,23 +1781,12 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 		if (n)
 			log_info("write-back: resuming %u pending uploads", n);
 	}
-	fuse = fuse_new(&args, &lamfs_ops, sizeof(lamfs_ops), &fs);
-	if (!fuse) {
-		snprintf(msg, sizeof(msg), "invalid mount options '%s'",
-			 o->fuse_opts ? o->fuse_opts : "");
-		goto out;
-	}
 	if (fuse_mount(fuse, o->mountpoint) != 0) {
 		snprintf(msg, sizeof(msg), "cannot mount on %s (see the messages above)",
 			 o->mountpoint);
 		goto out;
 	}
 	mounted = 1;
-	if (fs.cache_timeout > 0 && (rc = inval_start(fuse, &fs.inval)) < 0) {
-		snprintf(msg, sizeof(msg), "cannot start the invalidation thread: %s",
-			 strerror(-rc));
-		goto out;
-	}
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
 		snprintf(msg, sizeof(msg), "cannot set signal handlers");
 		goto out;
@@ -1746,8 +1810,8 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 		}
 	}
 out:
-	inval_stop(fs.inval);
 	upq_stop(fs.upq);
+	inval_stop(fs.inval);
 	if (report_fd >= 0 || (status != 0 && !mounted))
 		report(report_fd, 0, msg);
 	if (mounted)
@@ -1758,6 +1822,7 @@ out:
 	core_close(fs.core);
 	free(err);
 	free(user_opts);
+	pthread_cond_destroy(&fs.released);
 	pthread_mutex_destroy(&fs.lock);
 	return status;
 }
