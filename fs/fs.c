@@ -51,6 +51,7 @@ struct fs_file {
 	                                content is incomplete and is never saved;
 	                                flush/fsync report it */
 	int flushed;                 /* fs.lock: a close() came (flush) */
+	int uploading;               /* the last save went to the write-back queue */
 	int touched;                 /* written or ftruncated: the next flush saves.
 	                                A file only created or opened with O_TRUNC
 	                                is saved at release instead, so the close of
@@ -1020,7 +1021,8 @@ static int file_save(struct fs *fs, struct fs_file *f)
 		int staged_fd = -1;
 
 		rc = core_save_deferred(fs->core, f->stage, key, &f->attrs, &rec, &staged_fd);
-		if (rc == 0 && staged_fd >= 0)
+		f->uploading = rc == 0 && staged_fd >= 0;
+		if (f->uploading)
 			rc = upq_push(fs->upq, rec.uid, staged_fd);
 	} else {
 		rc = core_save(fs->core, f->stage, key, &f->attrs, NULL);
@@ -1319,7 +1321,7 @@ static int lamfs_flush(const char *path, struct fuse_file_info *fi)
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0)
 		file_discard(fs, f);
-	if (saved)
+	if (saved && !(rc == 0 && f->uploading))
 		cache_drop_file(fs, f, 1); /* committed, or gone: stat must say so */
 	return rc;
 }
@@ -1387,8 +1389,14 @@ static int lamfs_release(const char *path, struct fuse_file_info *fi)
 				strerror(-rc));
 		}
 	}
-	if (f->stage)
-		cache_drop_file(fs, f, 0); /* saved now, or an unsaved file gone */
+	/* Saved now, or an unsaved file gone: drop the kernel's attributes.  Not
+	 * for a save still uploading (write-back): what the kernel holds is what
+	 * was written, and upload_done() drops it when the upload commits; an
+	 * invalidation now would make the kernel's permission check of the next
+	 * open ask for the file, which is hidden until then, and fail ENOENT
+	 * (`cp a f && echo x >> f`). */
+	if (f->stage && !(f->uploading && !f->error))
+		cache_drop_file(fs, f, 0);
 	pthread_mutex_lock(&fs->lock);
 	if (f->stage) {
 		writer_remove_locked(fs, f);
