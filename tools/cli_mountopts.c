@@ -189,17 +189,18 @@ int mountopts_filter(const char *in, unsigned flags, char **out, char *msg, size
 			ro = 0;
 			break;
 		case OPT_PASS:
-			if (!strcmp(tok, "allow_other"))
+			if (!strcmp(tok, "allow_other")) {
 				other = 1;
-			else if (!strcmp(tok, "allow_root"))
+			} else if (!strcmp(tok, "allow_root")) {
 				root = 1;
-			else if (!strncmp(tok, "cache_timeout=", 14)) {
+			} else if (!strncmp(tok, "cache_timeout=", 14)) {
 				rc = check_cache_timeout(tok, msg, msglen);
 				if (rc < 0)
 					goto out;
 				timeout = tok;
-			} else
+			} else {
 				out_add(res, tok);
+			}
 			break;
 		}
 	}
