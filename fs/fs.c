@@ -80,7 +80,7 @@ struct fs {
 	int64_t root_mtime_ns;
 };
 
-/* How long flush and fsync wait for the kernel to drop a path's cache. */
+/* How long flush waits for the kernel to drop a path's cache. */
 #define INVAL_WAIT_MS 5000
 
 static struct fs *fs_get(void)
@@ -99,8 +99,9 @@ static const char *path_key(const char *path)
  * What it cannot know (a save committed or failed at close, a write-back
  * upload done) is invalidated here, through the invalidation thread; with
  * wait, the caller replies only after the kernel has dropped its cache (so a
- * stat right after close() is exact).  The key is copied under fs.lock when
- * it is a writer's (renames change it).
+ * stat right after close() is exact).  cache_drop_file() copies a writer's
+ * key under fs.lock (renames change it).  Every call also marks directory
+ * snapshots read before it as stale (dir_fresh).
  */
 static void cache_drop(struct fs *fs, const char *key, int wait)
 {
