@@ -42,6 +42,8 @@ struct upq {
 	long backoff_ms;
 	unsigned nworkers;
 	pthread_t workers[UPQ_MAX_WORKERS];
+	void (*done_hook)(void *arg, const char *uid); /* set before any push */
+	void *done_arg;
 };
 
 static int64_t mono_ms(void)
@@ -142,6 +144,8 @@ static void handle(struct upq *q, struct upq_item *it)
 			unlink(path);
 		}
 		err_file(q, it->uid, NULL);
+		if (rc == 0 && q->done_hook)
+			q->done_hook(q->done_arg, it->uid);
 		goto finished;
 	}
 	it->tries++;
@@ -239,6 +243,12 @@ int upq_start(struct core *c, struct upq **out)
 	}
 	*out = q;
 	return 0;
+}
+
+void upq_set_done_hook(struct upq *q, void (*fn)(void *arg, const char *uid), void *arg)
+{
+	q->done_hook = fn;
+	q->done_arg = arg;
 }
 
 int upq_push(struct upq *q, const char *uid, int fd)

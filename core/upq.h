@@ -23,6 +23,10 @@ struct upq;
 
 /* Start the workers.  0 or -errno. */
 int upq_start(struct core *c, struct upq **out);
+/* Call fn(arg, uid) from a worker after each upload that committed (uid is
+ * latest now), e.g. so a mount drops what the kernel cached of its key.  Set
+ * it before the first upq_push/upq_resume. */
+void upq_set_done_hook(struct upq *q, void (*fn)(void *arg, const char *uid), void *arg);
 /* Schedule the upload of flagged record uid; fd is its locked staging file
  * (from core_save_deferred), owned by the queue from now on, even on error.
  * 0 or -ENOMEM. */

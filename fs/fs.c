@@ -13,6 +13,7 @@
 #define FUSE_USE_VERSION 35
 
 #include "fs.h"
+#include "inval.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +51,8 @@ struct fs_file {
 	int error;                   /* a write or truncate failed (-errno): the
 	                                content is incomplete and is never saved;
 	                                flush/fsync report it */
+	int flushed;                 /* fs.lock: a close() came (flush) */
+	int uploading;               /* the last save went to the write-back queue */
 	int touched;                 /* written or ftruncated: the next flush saves.
 	                                A file only created or opened with O_TRUNC
 	                                is saved at release instead, so the close of
@@ -67,7 +70,19 @@ struct fs {
 	pthread_mutex_t lock;
 	struct fs_file *writers;     /* live writers, newest first */
 	struct upq *upq;             /* -o writeback: the upload queue, else NULL */
+	pthread_cond_t released;     /* fs.lock: a writer left the list (release) */
+	struct inval *inval;         /* kernel cache invalidation; NULL: timeout 0 */
+	double cache_timeout;        /* entry and attribute timeout, seconds */
+	uint64_t drops;              /* atomic: cache_drop calls so far */
+	/* The mount root has no record: it shows the mounting user as owner and
+	 * the instance's creation time (see root_attrs()).  Set before mounting. */
+	uid_t root_uid;
+	gid_t root_gid;
+	int64_t root_mtime_ns;
 };
+
+/* How long flush waits for the kernel to drop a path's cache. */
+#define INVAL_WAIT_MS 5000
 
 static struct fs *fs_get(void)
 {
@@ -77,6 +92,39 @@ static struct fs *fs_get(void)
 static const char *path_key(const char *path)
 {
 	return path[0] == '/' ? path + 1 : path;
+}
+
+/*
+ * The kernel caches names and attributes for cache_timeout; it updates that
+ * cache itself from the replies of unlink, rename, rmdir, setattr and create.
+ * What it cannot know (a save committed or failed at close, a write-back
+ * upload done) is invalidated here, through the invalidation thread; with
+ * wait, the caller replies only after the kernel has dropped its cache (so a
+ * stat right after close() is exact).  cache_drop_file() copies a writer's
+ * key under fs.lock (renames change it).  Every call also marks directory
+ * snapshots read before it as stale (dir_fresh).
+ */
+static void cache_drop(struct fs *fs, const char *key, int wait)
+{
+	uint64_t t;
+
+	__atomic_add_fetch(&fs->drops, 1, __ATOMIC_SEQ_CST);
+	t = inval_push(fs->inval, key);
+
+	if (wait)
+		inval_wait(fs->inval, t, INVAL_WAIT_MS);
+}
+
+static void cache_drop_file(struct fs *fs, struct fs_file *f, int wait)
+{
+	char key[LAMFS_KEY_MAX + 1];
+
+	if (!fs->inval)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	memcpy(key, f->key, sizeof(key));
+	pthread_mutex_unlock(&fs->lock);
+	cache_drop(fs, key, wait);
 }
 
 static int64_t now_ns(void)
@@ -217,6 +265,46 @@ static struct fs_file *writer_find(struct fs *fs, const char *key)
 	return writer_find_by(fs, key, 0);
 }
 
+/*
+ * A file only created or truncated and then closed is saved at release, which
+ * the kernel sends a moment after close() returned.  An open of the same name
+ * waits for that save (at most SETTLE_MS), so `: > f; cat f` reads the empty
+ * file and `: > f; echo x > f` ends with x.  (Without kernel caching, the
+ * next open's LOOKUP waited on the writer's lock; with it, the open must.)
+ * Also waits out a save in progress (the writer's lock).
+ */
+#define SETTLE_MS 1000
+
+static void settle_key(struct fs *fs, const char *key)
+{
+	struct timespec ts;
+	struct fs_file *f;
+	int pending = 0, rc = 0;
+
+	f = writer_find(fs, key);
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock); /* a save in progress ends first */
+	pthread_mutex_unlock(&f->lock);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += SETTLE_MS / 1000;
+	ts.tv_nsec += (SETTLE_MS % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&fs->lock);
+	for (;;) {
+		pending = f->flushed && !f->touched && !f->error && !f->unlinked && f->stage &&
+			  (f->next || f->prev || fs->writers == f);
+		if (!pending || rc != 0)
+			break;
+		rc = pthread_cond_timedwait(&fs->released, &fs->lock, &ts);
+	}
+	file_unref_locked(f);
+	pthread_mutex_unlock(&fs->lock);
+}
+
 /* 1 when a live writer's key is key or lies under folder key. */
 static int writer_under(struct fs *fs, const char *key)
 {
@@ -280,6 +368,10 @@ static int writer_find_exists(const char *path)
 
 /* ---- attributes ---- */
 
+/* st_blksize of files: the largest write the kernel sends (max_write, 1 MiB
+ * with libfuse 3.14 on Linux >= 4.20), so cp writes in requests that size. */
+#define FS_IO_BLOCK (1024 * 1024)
+
 static void stat_record(const struct lamfs_record *r, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -289,7 +381,7 @@ static void stat_record(const struct lamfs_record *r, struct stat *st)
 	st->st_gid = r->owner_gid;
 	st->st_size = r->size;
 	st->st_blocks = (r->size + 511) / 512;
-	st->st_blksize = 128 * 1024;
+	st->st_blksize = FS_IO_BLOCK;
 	ns_to_ts(r->mtime_ns, &st->st_mtim);
 	st->st_atim = st->st_mtim;
 	ns_to_ts(r->updated_at ? r->updated_at : r->mtime_ns, &st->st_ctim);
@@ -308,6 +400,21 @@ static void stat_folder(const struct lamfs_folder *d, struct stat *st)
 	st->st_ctim = st->st_mtim;
 }
 
+/*
+ * The mount root is implicit (no folder record): it belongs to the user who
+ * mounted (so a user's own mount is writable at the top) and shows the
+ * instance's creation time.  chmod, chown and touch of it give EPERM (the
+ * metadata store has nowhere to keep them).
+ */
+static void root_attrs(const struct fs *fs, struct stat *st)
+{
+	st->st_uid = fs->root_uid;
+	st->st_gid = fs->root_gid;
+	ns_to_ts(fs->root_mtime_ns, &st->st_mtim);
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
 /* Attributes of a live writer; caller holds f->lock. */
 static void stat_writer(struct fs_file *f, struct stat *st)
 {
@@ -320,7 +427,7 @@ static void stat_writer(struct fs_file *f, struct stat *st)
 	st->st_gid = f->attrs.owner_gid;
 	st->st_size = (off_t)size;
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
-	st->st_blksize = 128 * 1024;
+	st->st_blksize = FS_IO_BLOCK;
 	ns_to_ts(f->attrs.mtime_ns ? f->attrs.mtime_ns : now_ns(), &st->st_mtim);
 	st->st_atim = st->st_mtim;
 	st->st_ctim = st->st_mtim;
@@ -372,31 +479,148 @@ static int lamfs_getattr(const char *path, struct stat *st, struct fuse_file_inf
 		stat_record(&e.rec, st);
 	else if (rc == 0)
 		stat_folder(&e.dir, st);
+	if (rc == 0 && !strcmp(path, "/"))
+		root_attrs(fs, st);
 	return rc;
 }
 
 /* ---- directories ---- */
 
+/*
+ * A listing is read once, when a directory is read from its start, into the
+ * open directory's snapshot; the kernel's READDIR(PLUS) requests then take it
+ * in pieces by offset (entry i has offset i + 1).  So the kernel gets each
+ * entry's attributes with its name (READDIRPLUS: libfuse's high-level API
+ * passes them only to a filler given offsets) and `ls -l` needs no LOOKUP per
+ * file.  Entries being written on this mount carry no attributes: the
+ * kernel asks for them (their writer answers).
+ */
+struct dir_ent {
+	char *name;
+	int plus;                    /* st is the entry's full attributes */
+	struct stat st;
+};
+
+struct fs_dir {                      /* an open directory (fi->fh) */
+	struct dir_ent *ents;
+	size_t n, cap;
+	uint64_t drops;              /* fs.drops when it was read */
+	int64_t loaded_ms;           /* CLOCK_MONOTONIC */
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Whether the snapshot's attributes may go to the kernel as they are: nothing
+ * on this mount has been invalidated or opened for writing since it was read
+ * (else the kernel could cache attributes older than that), and it is younger
+ * than the cache timeout (a long listing does not stretch how late another
+ * mount's change is seen).  Otherwise dir_refresh() reads them again.
+ */
+static int dir_fresh(struct fs *fs, const struct fs_dir *d)
+{
+	return __atomic_load_n(&fs->drops, __ATOMIC_SEQ_CST) == d->drops &&
+	       mono_ms() - d->loaded_ms < (int64_t)(fs->cache_timeout * 1000);
+}
+
+/* Read entry e of folder key again, now; a name being written on this mount,
+ * or gone, goes without attributes (the kernel asks). */
+static void dir_refresh(struct fs *fs, const char *key, struct dir_ent *e)
+{
+	char k[LAMFS_KEY_MAX + 2];
+	struct meta_entry me;
+	struct fs_file *f;
+	int n;
+
+	if (!e->plus)
+		return;
+	e->plus = 0;
+	n = snprintf(k, sizeof(k), "%s%s%s", key, key[0] ? "/" : "", e->name);
+	if (n < 0 || (size_t)n > LAMFS_KEY_MAX)
+		return;
+	f = writer_find(fs, k);
+	if (f) {
+		file_unref(fs, f);
+		return;
+	}
+	if (core_lookup(fs->core, k, &me) < 0)
+		return;
+	if (me.type == META_DIR)
+		stat_folder(&me.dir, &e->st);
+	else
+		stat_record(&me.rec, &e->st);
+	e->plus = 1;
+}
+
 struct readdir_ctx {
-	void *buf;
-	fuse_fill_dir_t filler;
+	struct fs_dir *d;
 	char (*live)[LAMFS_NAME_MAX + 1];  /* names of live writers in this folder */
 	int *seen;
 	size_t nlive;
+	int rc;
 };
+
+static void dir_clear(struct fs_dir *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		free(d->ents[i].name);
+	free(d->ents);
+	d->ents = NULL;
+	d->n = d->cap = 0;
+}
+
+/* Append name; st NULL: a name without attributes.  0 or -ENOMEM. */
+static int dir_add(struct fs_dir *d, const char *name, const struct stat *st, mode_t type)
+{
+	struct dir_ent *e;
+
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 64;
+		struct dir_ent *p = realloc(d->ents, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		d->ents = p;
+		d->cap = cap;
+	}
+	e = &d->ents[d->n];
+	memset(e, 0, sizeof(*e));
+	e->name = strdup(name);
+	if (!e->name)
+		return -ENOMEM;
+	if (st)
+		e->st = *st;
+	else
+		e->st.st_mode = type;
+	e->plus = st != NULL;
+	d->n++;
+	return 0;
+}
 
 static int readdir_cb(void *ctx, const char *name, const struct meta_entry *e)
 {
 	struct readdir_ctx *r = ctx;
 	struct stat st;
+	int live = 0;
 	size_t i;
 
 	for (i = 0; i < r->nlive; i++)
 		if (!strcmp(r->live[i], name))
-			r->seen[i] = 1;
-	memset(&st, 0, sizeof(st));
-	st.st_mode = e->type == META_DIR ? S_IFDIR : S_IFREG;
-	return r->filler(r->buf, name, &st, 0, 0) ? 1 : 0;
+			r->seen[i] = live = 1;
+	if (e->type == META_DIR)
+		stat_folder(&e->dir, &st);
+	else
+		stat_record(&e->rec, &st);
+	r->rc = dir_add(r->d, name, live ? NULL : &st, st.st_mode & S_IFMT);
+	return r->rc < 0 ? 1 : 0;
 }
 
 /* Collect the names of live writers directly inside folder key. */
@@ -429,18 +653,68 @@ static int live_names(struct fs *fs, const char *key, struct readdir_ctx *r)
 	return rc;
 }
 
+/* Read folder key into d: ".", "..", the committed entries, then this
+ * mount's files not saved yet. */
+static int dir_load(struct fs *fs, const char *key, struct fs_dir *d)
+{
+	struct readdir_ctx r = { d, NULL, NULL, 0, 0 };
+	size_t i;
+	int rc;
+
+	dir_clear(d);
+	d->drops = __atomic_load_n(&fs->drops, __ATOMIC_SEQ_CST);
+	d->loaded_ms = mono_ms();
+	rc = live_names(fs, key, &r);
+	if (rc == 0)
+		rc = dir_add(d, ".", NULL, S_IFDIR);
+	if (rc == 0)
+		rc = dir_add(d, "..", NULL, S_IFDIR);
+	if (rc == 0)
+		rc = core_readdir(fs->core, key, readdir_cb, &r);
+	if (rc == 0)
+		rc = r.rc;
+	for (i = 0; rc == 0 && i < r.nlive; i++)
+		if (!r.seen[i])
+			rc = dir_add(d, r.live[i], NULL, S_IFREG);
+	free(r.live);
+	free(r.seen);
+	if (rc < 0)
+		dir_clear(d);
+	return rc;
+}
+
+static int lamfs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_dir *d = calloc(1, sizeof(*d));
+
+	(void)path;
+	if (!d)
+		return -ENOMEM;
+	fi->fh = (uintptr_t)d;
+	return 0;
+}
+
+static int lamfs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+
+	(void)path;
+	if (d) {
+		dir_clear(d);
+		free(d);
+	}
+	return 0;
+}
+
 static int lamfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 			 struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct fs *fs = fs_get();
-	struct readdir_ctx r = { buf, filler, NULL, NULL, 0 };
-	struct stat st;
+	struct fs_dir *d = fi ? (struct fs_dir *)(uintptr_t)fi->fh : NULL;
+	enum fuse_fill_dir_flags plus;
 	size_t i;
-	int rc;
+	int rc = 0, fresh, with_attrs;
 
-	(void)off;
-	(void)fi;
-	(void)flags;
 	switch (special_path(path, NULL)) {
 	case SP_NONE:
 		break;
@@ -456,20 +730,20 @@ static int lamfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, of
 	default:
 		return -ENOTDIR;
 	}
-	rc = live_names(fs, path_key(path), &r);
-	if (rc == 0) {
-		filler(buf, ".", NULL, 0, 0);
-		filler(buf, "..", NULL, 0, 0);
-		rc = core_readdir(fs->core, path_key(path), readdir_cb, &r);
+	if (!d || off < 0)
+		return -EBADF;
+	if (off == 0) /* from the start (opendir, rewinddir): read it afresh */
+		rc = dir_load(fs, path_key(path), d);
+	/* No attributes at all when they are not cached (cache_timeout=0). */
+	with_attrs = (flags & FUSE_READDIR_PLUS) && fs->cache_timeout > 0;
+	fresh = with_attrs && dir_fresh(fs, d);
+	for (i = (size_t)off; rc == 0 && i < d->n; i++) {
+		if (with_attrs && !fresh && i >= 2)
+			dir_refresh(fs, path_key(path), &d->ents[i]);
+		plus = (with_attrs && d->ents[i].plus) ? FUSE_FILL_DIR_PLUS : 0;
+		if (filler(buf, d->ents[i].name, &d->ents[i].st, (off_t)(i + 1), plus))
+			break; /* the kernel's buffer is full */
 	}
-	memset(&st, 0, sizeof(st));
-	st.st_mode = S_IFREG;
-	for (i = 0; rc == 0 && i < r.nlive; i++) {
-		if (!r.seen[i])
-			filler(buf, r.live[i], &st, 0, 0);
-	}
-	free(r.live);
-	free(r.seen);
 	return rc;
 }
 
@@ -503,12 +777,15 @@ static int lamfs_mkdir(const char *path, mode_t mode)
 static int lamfs_rmdir(const char *path)
 {
 	struct fs *fs = fs_get();
+	int rc;
 
 	if (special_path(path, NULL))
 		return -EROFS;
 	if (writer_under(fs, path_key(path)))
 		return -ENOTEMPTY;
-	return core_rmdir(fs->core, path_key(path));
+	rc = core_rmdir(fs->core, path_key(path));
+	cache_drop(fs, path_key(path), 0);
+	return rc;
 }
 
 /* ---- names ---- */
@@ -570,6 +847,7 @@ static int lamfs_unlink(const char *path)
 		}
 	}
 	pthread_mutex_unlock(&fs->lock);
+	cache_drop(fs, key, 0);
 	return (rc == -ENOENT && live) ? 0 : rc;
 }
 
@@ -624,6 +902,10 @@ static int lamfs_rename(const char *from, const char *to, unsigned int flags)
 		if (rc == -ENOENT && moved)
 			rc = 0; /* only this mount's unsaved file had that name */
 	}
+	/* The kernel moves its own entries (a folder's with all below it); these
+	 * drop what it may hold for the names themselves. */
+	cache_drop(fs, path_key(from), 0);
+	cache_drop(fs, path_key(to), 0);
 	return rc;
 }
 
@@ -682,6 +964,8 @@ static int setattr_common(const char *path, struct fuse_file_info *fi, unsigned 
 	if (f)
 		file_unref(fs, f);
 	rc = path ? core_setattr(fs->core, path_key(path), mask, a) : -ENOENT;
+	if (path)
+		cache_drop(fs, path_key(path), 0);
 	return (rc == -ENOENT && live) ? 0 : rc;
 }
 
@@ -739,7 +1023,8 @@ static int file_save(struct fs *fs, struct fs_file *f)
 		int staged_fd = -1;
 
 		rc = core_save_deferred(fs->core, f->stage, key, &f->attrs, &rec, &staged_fd);
-		if (rc == 0 && staged_fd >= 0)
+		f->uploading = rc == 0 && staged_fd >= 0;
+		if (f->uploading)
 			rc = upq_push(fs->upq, rec.uid, staged_fd);
 	} else {
 		rc = core_save(fs->core, f->stage, key, &f->attrs, NULL);
@@ -761,6 +1046,7 @@ static int open_writer(struct fs *fs, const char *key, int trunc, const struct c
 	f->attrs = *a;
 	f->append = (fi->flags & O_APPEND) != 0;
 	f->opener = fuse_get_context()->pid;
+	settle_key(fs, key);
 	if (!trunc)
 		wait_pending(fs, key); /* start from the bytes this mount just wrote */
 	rc = core_lookup(fs->core, key, &e);
@@ -797,6 +1083,9 @@ out:
 		return rc;
 	}
 	writer_add(fs, f);
+	/* the name now shows this writer's attributes: listings read before
+	 * must not hand the kernel the committed ones (dir_fresh) */
+	__atomic_add_fetch(&fs->drops, 1, __ATOMIC_SEQ_CST);
 	fi->fh = (uintptr_t)f;
 	fi->direct_io = 1; /* writes go straight to the stage: see open_reader() */
 	return 0;
@@ -840,6 +1129,7 @@ static int open_reader(struct fs *fs, const char *key, struct fuse_file_info *fi
 	struct meta_entry e;
 	int rc = 0;
 
+	settle_key(fs, key);
 	w = writer_find(fs, key);
 	f = file_new();
 	if (!f) {
@@ -996,6 +1286,7 @@ static int lamfs_truncate(const char *path, off_t size, struct fuse_file_info *f
 	writer_remove_locked(fs, f);
 	file_unref_locked(f);
 	pthread_mutex_unlock(&fs->lock);
+	cache_drop(fs, path_key(path), 0);
 	return rc;
 }
 
@@ -1016,16 +1307,24 @@ static int lamfs_flush(const char *path, struct fuse_file_info *fi)
 	struct fs *fs = fs_get();
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
 	int rc = 0;
+	int saved = 0;
 
 	(void)path;
 	if (!f->stage)
 		return 0;
+	pthread_mutex_lock(&fs->lock);
+	f->flushed = 1;
+	pthread_mutex_unlock(&fs->lock);
 	pthread_mutex_lock(&f->lock);
-	if (f->touched || f->error)
+	if (f->touched || f->error) {
 		rc = file_save(fs, f);
+		saved = 1;
+	}
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0)
 		file_discard(fs, f);
+	if (saved && !(rc == 0 && f->uploading))
+		cache_drop_file(fs, f, 1); /* committed, or gone: stat must say so */
 	return rc;
 }
 
@@ -1043,6 +1342,7 @@ static int lamfs_fsync(const char *path, int datasync, struct fuse_file_info *fi
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0)
 		file_discard(fs_get(), f);
+	cache_drop_file(fs_get(), f, 0); /* the file stays open: its writer answers */
 	return rc;
 }
 
@@ -1091,9 +1391,19 @@ static int lamfs_release(const char *path, struct fuse_file_info *fi)
 				strerror(-rc));
 		}
 	}
+	/* Saved now, or an unsaved file gone: drop the kernel's attributes.  Not
+	 * for a save still uploading (write-back): what the kernel holds is what
+	 * was written, and upload_done() drops it when the upload commits; an
+	 * invalidation now would make the kernel's permission check of the next
+	 * open ask for the file, which is hidden until then, and fail ENOENT
+	 * (`cp a f && echo x >> f`). */
+	if (f->stage && !(f->uploading && !f->error))
+		cache_drop_file(fs, f, 0);
 	pthread_mutex_lock(&fs->lock);
-	if (f->stage)
+	if (f->stage) {
 		writer_remove_locked(fs, f);
+		pthread_cond_broadcast(&fs->released);
+	}
 	if (f->shared)
 		file_unref_locked(f->shared);
 	file_unref_locked(f);
@@ -1123,8 +1433,13 @@ static int xattr_lookup(const char *path, struct meta_entry *e)
 static int lamfs_getxattr(const char *path, const char *name, char *value, size_t size)
 {
 	struct meta_entry e;
-	int rc = xattr_lookup(path, &e);
+	int rc;
 
+	/* ls -l asks every file for security.selinux and the POSIX ACLs: none
+	 * exists here, and the answer needs no lookup. */
+	if (strncmp(name, "user.lamfs.", 11) != 0)
+		return -ENODATA;
+	rc = xattr_lookup(path, &e);
 	if (rc < 0)
 		return writer_find_exists(path) ? -ENODATA : rc;
 	if (e.type != META_FILE)
@@ -1197,19 +1512,24 @@ static void *lamfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	cfg->use_ino = 0;
 	cfg->hard_remove = 1;     /* unlink of an open file: our handle keeps its stage */
-	/* No kernel caching of names or attributes yet: a save that fails at
-	 * close() must vanish at once, and other processes must never see a
-	 * stale size.  (Caching with invalidation is a speed lever for later.) */
-	cfg->entry_timeout = 0;
-	cfg->attr_timeout = 0;
+	struct fs *fs = fuse_get_context()->private_data;
+
+	/* Names and attributes are cached for cache_timeout; what this mount
+	 * changes behind the kernel's back is invalidated (cache_drop).  No
+	 * negative caching: a file committed elsewhere, or whose write-back
+	 * upload finished, appears at once. */
+	cfg->entry_timeout = fs->cache_timeout;
+	cfg->attr_timeout = fs->cache_timeout;
 	cfg->negative_timeout = 0;
-	return fuse_get_context()->private_data;
+	return fs;
 }
 
 static const struct fuse_operations lamfs_ops = {
 	.init = lamfs_init,
 	.getattr = lamfs_getattr,
+	.opendir = lamfs_opendir,
 	.readdir = lamfs_readdir,
+	.releasedir = lamfs_releasedir,
 	.mkdir = lamfs_mkdir,
 	.rmdir = lamfs_rmdir,
 	.unlink = lamfs_unlink,
@@ -1276,20 +1596,47 @@ static int check_mountpoint(const char *mnt, char *msg, size_t msglen)
 	return 0;
 }
 
+int fs_cache_timeout_parse(const char *value, double *seconds)
+{
+	const char *p;
+	int digits = 0, dots = 0;
+	double v;
+
+	for (p = value; *p; p++) {
+		if (*p >= '0' && *p <= '9')
+			digits++;
+		else if (*p == '.' && !dots)
+			dots++;
+		else
+			return -EINVAL;
+	}
+	if (!digits || p - value > 16)
+		return -EINVAL;
+	v = strtod(value, NULL);
+	if (!(v >= 0 && v <= FS_CACHE_TIMEOUT_MAX))
+		return -EINVAL;
+	*seconds = v;
+	return 0;
+}
+
 /*
- * Split the user's -o list: lamfs's own options (writeback) are taken out and
- * set in *writeback; the rest goes to FUSE in *rest (caller frees).
+ * Split the user's -o list: lamfs's own options (writeback, cache_timeout=S)
+ * are taken out into *fs; the rest goes to FUSE in *rest (caller frees).
+ * 0, -EINVAL (a bad value, told in msg) or -ENOMEM.
  */
-static int opts_split(const char *in, char **rest, int *writeback)
+static int opts_split(const char *in, char **rest, int *writeback, struct fs *fs,
+		      char *msg, size_t msglen)
 {
 	char *copy = strdup(in ? in : ""), *tok, *save = NULL;
 	size_t len = 0;
 	int rc = 0;
 
 	*writeback = 0;
+	fs->cache_timeout = FS_CACHE_TIMEOUT_DEFAULT;
 	*rest = calloc(1, strlen(in ? in : "") + 1);
 	if (!copy || !*rest) {
 		rc = -ENOMEM;
+		snprintf(msg, msglen, "out of memory");
 		goto out;
 	}
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -1297,11 +1644,44 @@ static int opts_split(const char *in, char **rest, int *writeback)
 			*writeback = 1;
 			continue;
 		}
+		if (!strncmp(tok, "cache_timeout=", 14)) {
+			if (fs_cache_timeout_parse(tok + 14, &fs->cache_timeout) < 0) {
+				snprintf(msg, msglen, "invalid cache_timeout '%.40s' (seconds, "
+					 "0 to %.0f)", tok + 14, FS_CACHE_TIMEOUT_MAX);
+				rc = -EINVAL;
+				goto out;
+			}
+			continue;
+		}
 		len += (size_t)sprintf(*rest + len, "%s%s", len ? "," : "", tok);
 	}
 out:
 	free(copy);
 	return rc;
+}
+
+/* Write-back: an upload committed; its key now shows the new version (an
+ * older one was shown, and maybe cached, while it was uploading). */
+static void upload_done(void *arg, const char *uid)
+{
+	struct fs *fs = arg;
+	struct lamfs_record rec;
+
+	if (fs->inval && core_version(fs->core, uid, &rec) == 0)
+		cache_drop(fs, rec.key, 0);
+}
+
+/* The root's owner and time (see root_attrs()). */
+static void root_init(struct fs *fs)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	fs->root_uid = getuid();
+	fs->root_gid = getgid();
+	snprintf(path, sizeof(path), "%s/lamfs.conf", core_instance_dir(fs->core));
+	if (stat(path, &st) == 0)
+		fs->root_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 }
 
 /* Build FUSE's argv: our fixed options, then the user's (lamfs's own removed). */
@@ -1358,6 +1738,7 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 	int rc, mounted = 0, status = 1, writeback = 0;
 
 	pthread_mutex_init(&fs.lock, NULL);
+	pthread_cond_init(&fs.released, NULL);
 	raise_fd_limit();
 	rc = core_open(o->instance, CORE_READ_CACHE, &fs.core, &err);
 	if (rc < 0) {
@@ -1390,17 +1771,33 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 		if (core_staging_sweep(fs.core, &swept) == 0 && swept)
 			log_info("staging: removed %u files left by writers that died", swept);
 	}
-	if (opts_split(o->fuse_opts, &user_opts, &writeback) < 0 ||
-	    fuse_args_build(&args, o, user_opts) < 0) {
+	root_init(&fs);
+	if (opts_split(o->fuse_opts, &user_opts, &writeback, &fs, msg, sizeof(msg)) < 0)
+		goto out;
+	if (fuse_args_build(&args, o, user_opts) < 0) {
 		snprintf(msg, sizeof(msg), "out of memory");
+		goto out;
+	}
+	fuse = fuse_new(&args, &lamfs_ops, sizeof(lamfs_ops), &fs);
+	if (!fuse) {
+		snprintf(msg, sizeof(msg), "invalid mount options '%s'",
+			 o->fuse_opts ? o->fuse_opts : "");
+		goto out;
+	}
+	/* before the queue: its workers report finished uploads to it */
+	if (fs.cache_timeout > 0 && (rc = inval_start(fuse, &fs.inval)) < 0) {
+		snprintf(msg, sizeof(msg), "cannot start the invalidation thread: %s",
+			 strerror(-rc));
 		goto out;
 	}
 	if (writeback) {
 		unsigned n = 0;
 
 		rc = upq_start(fs.core, &fs.upq);
-		if (rc == 0)
+		if (rc == 0) {
+			upq_set_done_hook(fs.upq, upload_done, &fs);
 			rc = upq_resume(fs.upq, &n);
+		}
 		if (rc < 0) {
 			snprintf(msg, sizeof(msg), "cannot start the write-back queue: %s",
 				 strerror(-rc));
@@ -1408,12 +1805,6 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 		}
 		if (n)
 			log_info("write-back: resuming %u pending uploads", n);
-	}
-	fuse = fuse_new(&args, &lamfs_ops, sizeof(lamfs_ops), &fs);
-	if (!fuse) {
-		snprintf(msg, sizeof(msg), "invalid mount options '%s'",
-			 o->fuse_opts ? o->fuse_opts : "");
-		goto out;
 	}
 	if (fuse_mount(fuse, o->mountpoint) != 0) {
 		snprintf(msg, sizeof(msg), "cannot mount on %s (see the messages above)",
@@ -1445,6 +1836,7 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 	}
 out:
 	upq_stop(fs.upq);
+	inval_stop(fs.inval);
 	lease_stop(lease);
 	if (report_fd >= 0 || (status != 0 && !mounted))
 		report(report_fd, 0, msg);
@@ -1456,6 +1848,7 @@ out:
 	core_close(fs.core);
 	free(err);
 	free(user_opts);
+	pthread_cond_destroy(&fs.released);
 	pthread_mutex_destroy(&fs.lock);
 	return status;
 }

@@ -23,4 +23,14 @@ struct fs_mount_opts {
  */
 int fs_mount_main(const struct fs_mount_opts *o);
 
+/* How long the kernel may keep names and attributes (-o cache_timeout=S). */
+#define FS_CACHE_TIMEOUT_DEFAULT 1.0
+#define FS_CACHE_TIMEOUT_MAX 3600.0
+
+/*
+ * Parse the value of cache_timeout: seconds as a decimal number (digits, at
+ * most one '.'), 0 to FS_CACHE_TIMEOUT_MAX.  0 and *seconds, or -EINVAL.
+ */
+int fs_cache_timeout_parse(const char *value, double *seconds);
+
 #endif

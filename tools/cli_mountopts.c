@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fs.h"
 
 enum opt_action {
 	OPT_DROP,       /* meaningful to mount(8)/systemd, or the default anyway */
@@ -70,6 +71,7 @@ static const struct opt_rule rules[] = {
 	{ "allow_root", 0, OPT_PASS },
 	/* lamfs */
 	{ "writeback", 0, OPT_PASS },
+	{ "cache_timeout=", 1, OPT_PASS },      /* checked below; the last one wins */
 };
 
 static const struct opt_rule *rule_of(const char *opt)
@@ -124,9 +126,29 @@ static void out_add(char *out, const char *opt)
 	strcat(out, opt);
 }
 
+/* Check a cache_timeout= option; on error say why in msg (the value is shown
+ * cut short and with anything unprintable as '?'). */
+static int check_cache_timeout(const char *tok, char *msg, size_t msglen)
+{
+	const char *v = tok + strlen("cache_timeout=");
+	char shown[41];
+	double s;
+	size_t i;
+
+	if (fs_cache_timeout_parse(v, &s) == 0)
+		return 0;
+	for (i = 0; v[i] && i < sizeof(shown) - 1; i++)
+		shown[i] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
+	shown[i] = '\0';
+	snprintf(msg, msglen, "invalid value '%s%s' for mount option 'cache_timeout' (seconds, "
+		 "0 to %.0f)", shown, v[i] ? "..." : "", FS_CACHE_TIMEOUT_MAX);
+	return -EINVAL;
+}
+
 int mountopts_filter(const char *in, unsigned flags, char **out, char *msg, size_t msglen)
 {
 	char *copy = NULL, *res = NULL, *tok, *save = NULL;
+	const char *timeout = NULL;
 	int ro = 0, other = 0, root = 0, rc = 0;
 	size_t len = in ? strlen(in) : 0;
 
@@ -167,12 +189,18 @@ int mountopts_filter(const char *in, unsigned flags, char **out, char *msg, size
 			ro = 0;
 			break;
 		case OPT_PASS:
-			if (!strcmp(tok, "allow_other"))
+			if (!strcmp(tok, "allow_other")) {
 				other = 1;
-			else if (!strcmp(tok, "allow_root"))
+			} else if (!strcmp(tok, "allow_root")) {
 				root = 1;
-			else
+			} else if (!strncmp(tok, "cache_timeout=", 14)) {
+				rc = check_cache_timeout(tok, msg, msglen);
+				if (rc < 0)
+					goto out;
+				timeout = tok;
+			} else {
 				out_add(res, tok);
+			}
 			break;
 		}
 	}
@@ -206,6 +234,8 @@ int mountopts_filter(const char *in, unsigned flags, char **out, char *msg, size
 			out_add(res, "allow_root");
 		if (tail[0])
 			out_add(res, tail);
+		if (timeout)
+			out_add(res, timeout);
 		free(tail);
 	}
 	*out = res;
