@@ -35,7 +35,8 @@ static const char mount_usage[] =
 	"  -f, --foreground  stay in the foreground, log to stderr\n"
 	"  -d                FUSE debug output (implies -f)\n"
 	"  -o OPTIONS        comma-separated: ro, allow_other, allow_root, writeback,\n"
-	"                    nodev, nosuid, noexec; the fstab options (defaults, rw,\n"
+	"                    cache_timeout=SECONDS (0-3600, default 1), nodev,\n"
+	"                    nosuid, noexec; the fstab options (defaults, rw,\n"
 	"                    auto, noauto, user, _netdev, nofail, x-systemd.*, ...)\n"
 	"                    are accepted and ignored\n"
 	"  -h, --help        this help\n";
