@@ -499,6 +499,41 @@ object_exists() {
 	[[ "$(S3_BODY=/dev/null s3_req HEAD "/$_S3B/${_S3P}.lamindb/$2" -I)" == 200 ]]
 }
 
+# object_put ROOT NAME FILE: store FILE's bytes as object .lamindb/NAME behind
+# lamfs's back (for S3 with curl and the test key).
+object_put() {
+	if [[ "$1" != s3://* ]]; then
+		mkdir -p -- "$1/.lamindb"
+		cp -- "$3" "$1/.lamindb/$2"
+		return
+	fi
+	local code
+	_s3_split "$1"
+	code=$(S3_BODY=/dev/null s3_req PUT "/$_S3B/${_S3P}.lamindb/$2" --data-binary "@$3")
+	[[ $code == 200 ]] || fail "object_put: PUT .lamindb/$2: HTTP $code"
+}
+
+# object_remove ROOT NAME: delete object .lamindb/NAME behind lamfs's back.
+object_remove() {
+	if [[ "$1" != s3://* ]]; then
+		rm -f -- "$1/.lamindb/$2"
+		return
+	fi
+	local code
+	_s3_split "$1"
+	code=$(S3_BODY=/dev/null s3_req DELETE "/$_S3B/${_S3P}.lamindb/$2")
+	[[ $code == 204 || $code == 200 || $code == 404 ]] ||
+		fail "object_remove: DELETE .lamindb/$2: HTTP $code"
+}
+
+# open_uploads ROOT: "NAME UPLOADID" of every multipart upload left open under
+# ROOT/.lamindb (S3 only; a local root has none), sorted.
+open_uploads() {
+	[[ "$1" == s3://* ]] || return 0
+	_s3_split "$1"
+	s3_uploads "$_S3B" "${_S3P}.lamindb/" | cut -c$((${#_S3P} + 10))- | LC_ALL=C sort
+}
+
 # storage_stray ROOT: files (objects) in the storage root outside .lamindb, sorted.
 storage_stray() {
 	if [[ "$1" == s3://* ]]; then
@@ -951,6 +986,64 @@ log_tail() {
 	[[ -f "$1/lamfs.log" ]] || return 0
 	printf '\n--- tail of %s/lamfs.log ---\n' "$1"
 	tail -n 20 -- "$1/lamfs.log"
+}
+
+# ------------------------------------------------------- child test runs
+#
+# run_children TEST...: run other t_*.sh tests as children of this one (the
+# same files, not copies), each under timeout ${E2E_CHILD_TIMEOUT:-300} s with
+# its own work directory $WORK/<test> and the environment of this test (so
+# E2E_STORAGE=s3 and a running S3 server reach them).  Logs PASS/FAIL/SKIP and
+# seconds per child, a failing child's output and daemon log tails; removes
+# whatever a child left mounted.  Sets CHILDREN_FAILED and CHILDREN_SKIPPED
+# (arrays of names) and CHILDREN_SUMMARY ("t_a=0/12s ...").
+run_children() {
+	local t cdir start rc secs left f lg
+	CHILDREN_FAILED=() CHILDREN_SKIPPED=() CHILDREN_SUMMARY=
+	for t in "$@"; do
+		t=${t%.sh}
+		cdir=$WORK/$t
+		rm -rf --one-file-system -- "$cdir"
+		mkdir -p -- "$cdir"
+		log "---- $t (${E2E_STORAGE:-local})"
+		start=$SECONDS
+		rc=0
+		E2E_TEST_WORK=$cdir timeout -k 15 "${E2E_CHILD_TIMEOUT:-300}" \
+			bash "$E2E_DIR/$t.sh" </dev/null >"$cdir.log" 2>&1 || rc=$?
+		secs=$((SECONDS - start))
+		left=$(mounts_under "$cdir")
+		WORK=$cdir force_umount_all "$cdir" 2>/dev/null
+		[[ $rc -eq 0 && -n "$left" ]] && {
+			echo "FAIL: $t left mounts behind: $left" >>"$cdir.log"
+			rc=1
+		}
+		# sanitizer reports of foreground daemons: where run.sh looks for them
+		for f in "$cdir"/daemon-stderr.*; do
+			[[ -f "$f" ]] && cp -- "$f" "$WORK/daemon-stderr.$t.${f##*/daemon-stderr.}"
+		done
+		case $rc in
+		0)
+			log "PASS $t (${secs}s)"
+			rm -rf --one-file-system -- "$cdir"
+			;;
+		77)
+			log "SKIP $t: $(grep -m1 '^SKIP' "$cdir.log" | cut -c7-)"
+			CHILDREN_SKIPPED+=("$t")
+			;;
+		*)
+			log "FAIL $t (exit $rc, ${secs}s); its work directory: $cdir"
+			sed 's/^/#   | /' "$cdir.log" | tail -n 40
+			for lg in "$cdir"/*/lamfs.log; do
+				[[ -f "$lg" ]] || continue
+				log "  tail of $lg:"
+				tail -n 15 "$lg" | sed 's/^/#   | /'
+			done
+			CHILDREN_FAILED+=("$t")
+			;;
+		esac
+		CHILDREN_SUMMARY+=" $t=$rc/${secs}s"
+	done
+	log "children:$CHILDREN_SUMMARY"
 }
 
 # ------------------------------------------------------------- lifecycle
