@@ -20,6 +20,7 @@
 #                    objects, objects_snapshot, object_file, object_exists,
 #                    storage_stray, check_store) look at the bucket
 #   E2E_MAX_FILE     bytes: tests that honour it leave out bigger files
+#   E2E_PYTHON       the python3 tests run (default /usr/bin/python3 if present)
 #   E2E_S3_BUCKET, E2E_S3_PREFIX, E2E_S3_PORT, E2E_S3_VERIFY=full,
 #   E2E_PG_PORT, E2E_FRESH_TIMEOUT, E2E_MULTI_SAVES: see s3env.sh, pgenv.sh
 #                    and the sections below
@@ -36,6 +37,13 @@ E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$E2E_DIR/../.." && pwd)
 LAMFS_BIN=${LAMFS_BIN:-$REPO/build-test/tools/lamfs}
 E2E_MOUNT_TIMEOUT=${E2E_MOUNT_TIMEOUT:-60}
+# The python3 the tests run: Debian's (scripts/deps.sh installs it) unless
+# E2E_PYTHON says otherwise.  A version manager's shim first on PATH (pyenv)
+# costs most of a second per call, and tests call it hundreds of times.
+if [[ -z "${E2E_PYTHON:-}" ]]; then
+	if [[ -x /usr/bin/python3 ]]; then E2E_PYTHON=/usr/bin/python3; else E2E_PYTHON=$(command -v python3); fi
+fi
+python3() { "$E2E_PYTHON" "$@"; }
 OP=("python3" "$E2E_DIR/op.py")
 MiB=$((1024 * 1024))
 _E2E_NDAEMON=0
@@ -201,14 +209,22 @@ mounts_under() {
 }
 
 # pid of the lamfs daemon serving MNT (argv "... mount INST MNT ..."), or nothing.
+# Reads /proc/*/cmdline with bash builtins only: a machine with hundreds of
+# processes would otherwise cost hundreds of forks per mount.
 daemon_pid() {
-	local mnt=$1 p args
+	local mnt=$1 p x m t
+	local -a a
 	for p in /proc/[0-9]*; do
-		[[ -r $p/cmdline ]] || continue
-		args=$(tr '\0' '\n' <"$p/cmdline" 2>/dev/null) || continue
-		[[ "$(head -n1 <<<"$args")" == "$LAMFS_BIN" || "$(head -n1 <<<"$args")" == */lamfs ]] || continue
-		grep -qxF -- mount <<<"$args" || continue
-		grep -qxF -- "$mnt" <<<"$args" || continue
+		a=()
+		{ mapfile -d '' -t a <"$p/cmdline"; } 2>/dev/null || continue
+		((${#a[@]} > 0)) || continue
+		[[ "${a[0]}" == "$LAMFS_BIN" || "${a[0]}" == */lamfs ]] || continue
+		m=0 t=0
+		for x in "${a[@]:1}"; do
+			[[ "$x" == mount ]] && m=1
+			[[ "$x" == "$mnt" ]] && t=1
+		done
+		[[ $m == 1 && $t == 1 ]] || continue
 		printf '%s\n' "${p#/proc/}"
 		return 0
 	done
@@ -268,13 +284,23 @@ mount_fs() {
 	printf '%s\n' "$pid" >"$(_e2e_pidfile "$mnt")"
 }
 
+# pid_alive PID: 0 while PID runs.  A zombie has exited: the daemons are
+# children of PID 1, which may reap them only a second or more later.
+pid_alive() {
+	local st
+	kill -0 "$1" 2>/dev/null || return 1
+	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	[[ "${st:0:1}" != Z ]]
+}
+
 # wait_pid_gone PID SECONDS: 0 once PID has exited.
 wait_pid_gone() {
 	local pid=$1 i
 	[[ -n "$pid" ]] || return 0
-	for ((i = 0; i < $2 * 10; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
+	for ((i = 0; i < $2 * 20; i++)); do
+		pid_alive "$pid" || return 0
+		sleep 0.05
 	done
 	return 1
 }
@@ -430,19 +456,33 @@ check_store() {
 		_check_store_s3 "$inst" "$root"
 		return
 	fi
-	while IFS='|' read -r uid suffix size checksum; do
-		[[ -n "$uid" ]] || continue
-		obj=$root/.lamindb/$uid$suffix
-		if [[ ! -f "$obj" ]]; then
-			bad+=" committed record $uid has no object $obj;"
-			continue
-		fi
-		got=$(stat -c %s "$obj")
-		[[ "$got" == "$size" ]] || bad+=" $obj: size $got, record says $size;"
-		got=$(sha256_of "$obj")
-		[[ "$got" == "$checksum" ]] || bad+=" $obj: sha256 $got, record says $checksum;"
-	done < <(sql "$inst" "select uid, coalesce(suffix,''), size, checksum from artifact
-			      where _aux is null and branch_id = 1")
+	# one python for every object (a few processes per object add up to
+	# minutes on a loaded machine); rows "uid|suffix|size|checksum" on stdin
+	bad=$(sql "$inst" "select uid, coalesce(suffix,''), size, checksum from artifact
+			   where _aux is null and branch_id = 1" | python3 -c '
+import hashlib, os, sys
+root = sys.argv[1]
+out = []
+for l in sys.stdin:
+    l = l.rstrip("\n")
+    if not l:
+        continue
+    uid, suffix, size, checksum = l.split("|")
+    obj = "%s/.lamindb/%s%s" % (root, uid, suffix)
+    if not os.path.isfile(obj):
+        out.append(" committed record %s has no object %s;" % (uid, obj))
+        continue
+    got = os.stat(obj).st_size
+    if str(got) != size:
+        out.append(" %s: size %d, record says %s;" % (obj, got, size))
+    h = hashlib.sha256()
+    with open(obj, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    if h.hexdigest() != checksum:
+        out.append(" %s: sha256 %s, record says %s;" % (obj, h.hexdigest(), checksum))
+print("".join(out))
+' "$root")
 	local known
 	known=$(sql "$inst" "select uid || coalesce(suffix,'') from artifact" | LC_ALL=C sort)
 	local orphans
