@@ -5,6 +5,8 @@
 #   backend.put.mid   half an object in a temp file: flagged row, hidden
 #   save.uploaded     object stored, flag not yet cleared: hidden
 #   delete.committed  record deleted, object not yet: the key is gone
+# and, in write-back mode, backend.put.mid: the next write-back mount resumes
+# the upload (same uid, byte-exact).
 # After each, a remount shows only committed artifacts and saving the same
 # bytes again works (same uid where a flagged row exists).  Staging leftovers
 # and orphan objects are allowed until the end, where lamfs-repair removes
@@ -96,6 +98,33 @@ assert_eq "live rows at c/del.txt" "0" \
 object_exists "$root" "$uid.txt" && log "orphan object $uid.txt left for lamfs-repair (allowed)"
 echo "again" >"$mnt/c/del.txt"
 assert_eq "c/del.txt saved anew" "again" "$(cat "$mnt/c/del.txt")"
+
+log "write-back: killed mid-upload, a write-back mount resumes the save"
+umount_fs "$mnt"
+mount_fs "$inst" "$mnt" -o writeback
+src=$WORK/wb.bin
+random_file "$src" $((2 * MiB + 3))
+pid=$(daemon_pid "$mnt")
+fault_set "backend.put.mid=crash"
+cp "$src" "$mnt/c/wb.bin" 2>/dev/null || true # close() may return before the upload dies
+wait_pid_gone "$pid" 30 || fail "daemon $pid did not die at backend.put.mid"
+fault_clear
+dead_umount "$mnt"
+uid=$(sql "$inst" "select uid from artifact where key = 'c/wb.bin' and _aux is not null")
+assert_match "flagged row of c/wb.bin after the crash" '^[0-9A-Za-z]{20}$' "$uid"
+if [[ $s3 == 1 ]]; then
+	grep -q "^$uid\.bin " <<<"$(open_uploads "$root")" ||
+		fail "no open multipart upload of $uid.bin after a write-back crash mid-upload"
+fi
+mount_fs "$inst" "$mnt" -o writeback
+for ((i = 0; i < 150; i++)); do
+	[[ "$(errno_of stat "$mnt/c/wb.bin")" == OK ]] && break
+	sleep 0.2
+done
+assert_same_file "c/wb.bin resumed by the next write-back mount" "$src" "$mnt/c/wb.bin"
+assert_eq "uid of the resumed save" "$uid" "$(xattr "$mnt/c/wb.bin" user.lamfs.uid)"
+assert_eq "rows at c/wb.bin (_aux|is_latest)" "|1" \
+	"$(rows_at "$inst" c/wb.bin "coalesce(_aux, ''), is_latest")"
 
 umount_fs "$mnt"
 # Every committed record is whole; leftovers of the crashes are allowed.
