@@ -451,7 +451,7 @@ staging_files() {
 # them up is the repair tool's job).  ROOT defaults to storage_of INST; for
 # S3 see _check_store_s3.
 check_store() {
-	local inst=$1 root=${2:-$(storage_of "$1")} uid suffix size checksum obj got bad=
+	local inst=$1 root=${2:-$(storage_of "$1")} bad=
 	if [[ "$root" == s3://* ]]; then
 		_check_store_s3 "$inst" "$root"
 		return
