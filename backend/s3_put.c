@@ -26,6 +26,7 @@
 
 #include <openssl/evp.h>
 
+#include "fault.h"
 #include "log.h"
 #include "s3_int.h"
 
@@ -119,7 +120,9 @@ static int s3_put_single(struct s3 *s, const char *key, const struct backend_src
 			goto out;
 	}
 	s3_md5_b64(md5, md5b64);
-	rc = s3_perform(s, &rq, &rs);
+	rc = fault_check("backend.put.mid");
+	if (rc == 0)
+		rc = s3_perform(s, &rq, &rs);
 out:
 	return rc;
 }
@@ -258,6 +261,9 @@ static int s3_mpu_part(struct s3_mpu *m, unsigned i)
 	}
 	if (rc == 0)
 		memcpy(m->etags[i], rs.etag, sizeof(rs.etag));
+	/* after the first part: a crash here leaves an open multipart upload */
+	if (rc == 0 && i == 0)
+		rc = fault_check("backend.put.mid");
 out:
 	return rc;
 }

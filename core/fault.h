@@ -15,7 +15,8 @@
  *
  * Points (keep this list true):
  *   backend.put  backend.read  backend.remove   (backend.c wrappers)
- *   backend.put.mid      (local backend: half the object written to its temp file)
+ *   backend.put.mid      (local backend: half the object written to its temp file;
+ *                         S3: multipart, part 1 sent; single PUT, before the body)
  *   save.staged          (staging fsynced and hashed, before the flagged insert)
  *   save.flagged         (flagged record committed, before the upload)
  *   save.uploaded        (object stored, before the flag is cleared)

@@ -75,11 +75,13 @@ static void err_file(struct upq *q, const char *uid, const char *text)
 	if (strlen(path) + 4 >= sizeof(path))
 		return;
 	strcat(path, ".err");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if (!text) {
+		/* and the temporary of a daemon killed while writing one */
+		unlink(tmp);
 		unlink(path);
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "we");
 	if (!f)
 		return;

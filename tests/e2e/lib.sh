@@ -20,6 +20,7 @@
 #                    objects, objects_snapshot, object_file, object_exists,
 #                    storage_stray, check_store) look at the bucket
 #   E2E_MAX_FILE     bytes: tests that honour it leave out bigger files
+#   E2E_PYTHON       the python3 tests run (default /usr/bin/python3 if present)
 #   E2E_S3_BUCKET, E2E_S3_PREFIX, E2E_S3_PORT, E2E_S3_VERIFY=full,
 #   E2E_PG_PORT, E2E_FRESH_TIMEOUT, E2E_MULTI_SAVES: see s3env.sh, pgenv.sh
 #                    and the sections below
@@ -36,6 +37,13 @@ E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$E2E_DIR/../.." && pwd)
 LAMFS_BIN=${LAMFS_BIN:-$REPO/build-test/tools/lamfs}
 E2E_MOUNT_TIMEOUT=${E2E_MOUNT_TIMEOUT:-60}
+# The python3 the tests run: Debian's (scripts/deps.sh installs it) unless
+# E2E_PYTHON says otherwise.  A version manager's shim first on PATH (pyenv)
+# costs most of a second per call, and tests call it hundreds of times.
+if [[ -z "${E2E_PYTHON:-}" ]]; then
+	if [[ -x /usr/bin/python3 ]]; then E2E_PYTHON=/usr/bin/python3; else E2E_PYTHON=$(command -v python3); fi
+fi
+python3() { "$E2E_PYTHON" "$@"; }
 OP=("python3" "$E2E_DIR/op.py")
 MiB=$((1024 * 1024))
 _E2E_NDAEMON=0
@@ -201,14 +209,22 @@ mounts_under() {
 }
 
 # pid of the lamfs daemon serving MNT (argv "... mount INST MNT ..."), or nothing.
+# Reads /proc/*/cmdline with bash builtins only: a machine with hundreds of
+# processes would otherwise cost hundreds of forks per mount.
 daemon_pid() {
-	local mnt=$1 p args
+	local mnt=$1 p x m t
+	local -a a
 	for p in /proc/[0-9]*; do
-		[[ -r $p/cmdline ]] || continue
-		args=$(tr '\0' '\n' <"$p/cmdline" 2>/dev/null) || continue
-		[[ "$(head -n1 <<<"$args")" == "$LAMFS_BIN" || "$(head -n1 <<<"$args")" == */lamfs ]] || continue
-		grep -qxF -- mount <<<"$args" || continue
-		grep -qxF -- "$mnt" <<<"$args" || continue
+		a=()
+		{ mapfile -d '' -t a <"$p/cmdline"; } 2>/dev/null || continue
+		((${#a[@]} > 0)) || continue
+		[[ "${a[0]}" == "$LAMFS_BIN" || "${a[0]}" == */lamfs ]] || continue
+		m=0 t=0
+		for x in "${a[@]:1}"; do
+			[[ "$x" == mount ]] && m=1
+			[[ "$x" == "$mnt" ]] && t=1
+		done
+		[[ $m == 1 && $t == 1 ]] || continue
 		printf '%s\n' "${p#/proc/}"
 		return 0
 	done
@@ -268,13 +284,23 @@ mount_fs() {
 	printf '%s\n' "$pid" >"$(_e2e_pidfile "$mnt")"
 }
 
+# pid_alive PID: 0 while PID runs.  A zombie has exited: the daemons are
+# children of PID 1, which may reap them only a second or more later.
+pid_alive() {
+	local st
+	kill -0 "$1" 2>/dev/null || return 1
+	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	[[ "${st:0:1}" != Z ]]
+}
+
 # wait_pid_gone PID SECONDS: 0 once PID has exited.
 wait_pid_gone() {
 	local pid=$1 i
 	[[ -n "$pid" ]] || return 0
-	for ((i = 0; i < $2 * 10; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
+	for ((i = 0; i < $2 * 20; i++)); do
+		pid_alive "$pid" || return 0
+		sleep 0.05
 	done
 	return 1
 }
@@ -425,24 +451,38 @@ staging_files() {
 # them up is the repair tool's job).  ROOT defaults to storage_of INST; for
 # S3 see _check_store_s3.
 check_store() {
-	local inst=$1 root=${2:-$(storage_of "$1")} uid suffix size checksum obj got bad=
+	local inst=$1 root=${2:-$(storage_of "$1")} bad=
 	if [[ "$root" == s3://* ]]; then
 		_check_store_s3 "$inst" "$root"
 		return
 	fi
-	while IFS='|' read -r uid suffix size checksum; do
-		[[ -n "$uid" ]] || continue
-		obj=$root/.lamindb/$uid$suffix
-		if [[ ! -f "$obj" ]]; then
-			bad+=" committed record $uid has no object $obj;"
-			continue
-		fi
-		got=$(stat -c %s "$obj")
-		[[ "$got" == "$size" ]] || bad+=" $obj: size $got, record says $size;"
-		got=$(sha256_of "$obj")
-		[[ "$got" == "$checksum" ]] || bad+=" $obj: sha256 $got, record says $checksum;"
-	done < <(sql "$inst" "select uid, coalesce(suffix,''), size, checksum from artifact
-			      where _aux is null and branch_id = 1")
+	# one python for every object (a few processes per object add up to
+	# minutes on a loaded machine); rows "uid|suffix|size|checksum" on stdin
+	bad=$(sql "$inst" "select uid, coalesce(suffix,''), size, checksum from artifact
+			   where _aux is null and branch_id = 1" | python3 -c '
+import hashlib, os, sys
+root = sys.argv[1]
+out = []
+for l in sys.stdin:
+    l = l.rstrip("\n")
+    if not l:
+        continue
+    uid, suffix, size, checksum = l.split("|")
+    obj = "%s/.lamindb/%s%s" % (root, uid, suffix)
+    if not os.path.isfile(obj):
+        out.append(" committed record %s has no object %s;" % (uid, obj))
+        continue
+    got = os.stat(obj).st_size
+    if str(got) != size:
+        out.append(" %s: size %d, record says %s;" % (obj, got, size))
+    h = hashlib.sha256()
+    with open(obj, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    if h.hexdigest() != checksum:
+        out.append(" %s: sha256 %s, record says %s;" % (obj, h.hexdigest(), checksum))
+print("".join(out))
+' "$root")
 	local known
 	known=$(sql "$inst" "select uid || coalesce(suffix,'') from artifact" | LC_ALL=C sort)
 	local orphans
@@ -497,6 +537,41 @@ object_exists() {
 	fi
 	_s3_split "$1"
 	[[ "$(S3_BODY=/dev/null s3_req HEAD "/$_S3B/${_S3P}.lamindb/$2" -I)" == 200 ]]
+}
+
+# object_put ROOT NAME FILE: store FILE's bytes as object .lamindb/NAME behind
+# lamfs's back (for S3 with curl and the test key).
+object_put() {
+	if [[ "$1" != s3://* ]]; then
+		mkdir -p -- "$1/.lamindb"
+		cp -- "$3" "$1/.lamindb/$2"
+		return
+	fi
+	local code
+	_s3_split "$1"
+	code=$(S3_BODY=/dev/null s3_req PUT "/$_S3B/${_S3P}.lamindb/$2" --data-binary "@$3")
+	[[ $code == 200 ]] || fail "object_put: PUT .lamindb/$2: HTTP $code"
+}
+
+# object_remove ROOT NAME: delete object .lamindb/NAME behind lamfs's back.
+object_remove() {
+	if [[ "$1" != s3://* ]]; then
+		rm -f -- "$1/.lamindb/$2"
+		return
+	fi
+	local code
+	_s3_split "$1"
+	code=$(S3_BODY=/dev/null s3_req DELETE "/$_S3B/${_S3P}.lamindb/$2")
+	[[ $code == 204 || $code == 200 || $code == 404 ]] ||
+		fail "object_remove: DELETE .lamindb/$2: HTTP $code"
+}
+
+# open_uploads ROOT: "NAME UPLOADID" of every multipart upload left open under
+# ROOT/.lamindb (S3 only; a local root has none), sorted.
+open_uploads() {
+	[[ "$1" == s3://* ]] || return 0
+	_s3_split "$1"
+	s3_uploads "$_S3B" "${_S3P}.lamindb/" | cut -c$((${#_S3P} + 10))- | LC_ALL=C sort
 }
 
 # storage_stray ROOT: files (objects) in the storage root outside .lamindb, sorted.
@@ -951,6 +1026,64 @@ log_tail() {
 	[[ -f "$1/lamfs.log" ]] || return 0
 	printf '\n--- tail of %s/lamfs.log ---\n' "$1"
 	tail -n 20 -- "$1/lamfs.log"
+}
+
+# ------------------------------------------------------- child test runs
+#
+# run_children TEST...: run other t_*.sh tests as children of this one (the
+# same files, not copies), each under timeout ${E2E_CHILD_TIMEOUT:-300} s with
+# its own work directory $WORK/<test> and the environment of this test (so
+# E2E_STORAGE=s3 and a running S3 server reach them).  Logs PASS/FAIL/SKIP and
+# seconds per child, a failing child's output and daemon log tails; removes
+# whatever a child left mounted.  Sets CHILDREN_FAILED and CHILDREN_SKIPPED
+# (arrays of names) and CHILDREN_SUMMARY ("t_a=0/12s ...").
+run_children() {
+	local t cdir start rc secs left f lg
+	CHILDREN_FAILED=() CHILDREN_SKIPPED=() CHILDREN_SUMMARY=
+	for t in "$@"; do
+		t=${t%.sh}
+		cdir=$WORK/$t
+		rm -rf --one-file-system -- "$cdir"
+		mkdir -p -- "$cdir"
+		log "---- $t (${E2E_STORAGE:-local})"
+		start=$SECONDS
+		rc=0
+		E2E_TEST_WORK=$cdir timeout -k 15 "${E2E_CHILD_TIMEOUT:-300}" \
+			bash "$E2E_DIR/$t.sh" </dev/null >"$cdir.log" 2>&1 || rc=$?
+		secs=$((SECONDS - start))
+		left=$(mounts_under "$cdir")
+		WORK=$cdir force_umount_all "$cdir" 2>/dev/null
+		[[ $rc -eq 0 && -n "$left" ]] && {
+			echo "FAIL: $t left mounts behind: $left" >>"$cdir.log"
+			rc=1
+		}
+		# sanitizer reports of foreground daemons: where run.sh looks for them
+		for f in "$cdir"/daemon-stderr.*; do
+			[[ -f "$f" ]] && cp -- "$f" "$WORK/daemon-stderr.$t.${f##*/daemon-stderr.}"
+		done
+		case $rc in
+		0)
+			log "PASS $t (${secs}s)"
+			rm -rf --one-file-system -- "$cdir"
+			;;
+		77)
+			log "SKIP $t: $(grep -m1 '^SKIP' "$cdir.log" | cut -c7-)"
+			CHILDREN_SKIPPED+=("$t")
+			;;
+		*)
+			log "FAIL $t (exit $rc, ${secs}s); its work directory: $cdir"
+			sed 's/^/#   | /' "$cdir.log" | tail -n 40
+			for lg in "$cdir"/*/lamfs.log; do
+				[[ -f "$lg" ]] || continue
+				log "  tail of $lg:"
+				tail -n 15 "$lg" | sed 's/^/#   | /'
+			done
+			CHILDREN_FAILED+=("$t")
+			;;
+		esac
+		CHILDREN_SUMMARY+=" $t=$rc/${secs}s"
+	done
+	log "children:$CHILDREN_SUMMARY"
 }
 
 # ------------------------------------------------------------- lifecycle

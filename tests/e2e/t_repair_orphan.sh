@@ -57,12 +57,13 @@ dead_umount "$mnt"
 
 orphans=()
 for u in $del_uids $target_uid; do
-	[[ -f "$root/.lamindb/$u.dat" ]] || fail "expected the orphan object $u.dat after the crash"
+	object_exists "$root" "$u.dat" || fail "expected the orphan object $u.dat after the crash"
 	assert_eq "row of $u" "" "$(sql "$inst" "select uid from artifact where uid = '$u'")"
 	orphans+=("$u")
 done
 # Not a lamfs object name: never judged an orphan.
-echo "not ours" >"$root/.lamindb/_is_initialized"
+echo "not ours" >"$WORK/not-ours"
+object_put "$root" _is_initialized "$WORK/not-ours"
 
 log "after a remount the deleted key is gone, the rest is intact"
 mount_fs "$inst" "$mnt"
@@ -90,11 +91,11 @@ assert_eq "orphans reported" "${#orphans[@]}" "$(grep -cE '^orphan +removed ' <<
 for u in "${orphans[@]}"; do
 	grep -qE "^orphan +removed +\.lamindb/$u\.dat: " <<<"$REPAIR_OUT" ||
 		fail "repair did not report removing the orphan $u"
-	assert_absent "orphan object $u" "$root/.lamindb/$u.dat"
+	object_exists "$root" "$u.dat" && fail "orphan object $u.dat still stored after the repair"
 done
 assert_eq "objects left" "$(printf '%s\n' "$keep_uid.dat" "$source_uid.dat" _is_initialized |
 	LC_ALL=C sort)" "$(objects "$root")"
-rm "$root/.lamindb/_is_initialized"
+object_remove "$root" _is_initialized
 check_store "$inst"
 
 mount_fs "$inst" "$mnt"

@@ -26,8 +26,10 @@
 e2e_begin
 require_faults
 
-# Many tries, short waits: a held-back upload goes through soon after disarming.
-export LAMFS_WB_RETRIES=1000 LAMFS_WB_BACKOFF_MS=5
+# Many tries, short waits: a held-back upload goes through soon after
+# disarming (the backoff doubles from 1 ms up to its cap of 1024 times that,
+# so the next try is at most about a second away).
+export LAMFS_WB_RETRIES=1000 LAMFS_WB_BACKOFF_MS=1
 unset LAMFS_DRAIN_TIMEOUT
 
 inst=$(instance_new inst)
@@ -106,6 +108,10 @@ log "1. cp of 200 small files to a write-back mount"
 mount_fs "$inst" "$mnt" -o writeback
 make_files "$WORK/src200" 200
 cp -r "$WORK/src200" "$mnt/many" # every close() returned 0, or cp would fail
+# On the writing mount an open waits for the file's upload (LAMFS_WB_WAIT,
+# 30 s by default): `cp a b && cat b` works.  The last file copied is the
+# last in the queue.
+assert_same_file "many/f199.bin read right after the cp" "$WORK/src200/f199.bin" "$mnt/many/f199.bin"
 wait_until 180 "all 200 files listed" '[[ $(visible many) == 200 ]]'
 wait_until 60 "no storage-ongoing rows left" '[[ $(flagged) == 0 ]]'
 diff -r "$WORK/src200" "$mnt/many" >/dev/null ||
@@ -118,6 +124,10 @@ check_store "$inst"
 
 # ------------------------------------------------------------ 2. held back
 log "2. an upload held back by backend.put=EIO is pending and hidden"
+# From here on uploads are held back on purpose: a lookup on the writing mount
+# waits 1 s for them (not 30) before it answers without them.
+export LAMFS_WB_WAIT=1
+remount "$inst" "$mnt" -o writeback
 printf 'committed before\n' >"$WORK/old.txt"
 cp "$WORK/old.txt" "$mnt/over.txt"
 wait_until 30 "over.txt listed" '[[ "$(errno_of stat "$mnt/over.txt")" == OK ]]'
@@ -209,6 +219,10 @@ wait_pid_gone "$pid" 60 || fail "daemon $pid survived save.uploaded=crash"
 dead_umount "$mnt"
 assert_eq "pending uploads after the crash" 200 "$(flagged_under killed)"
 assert_eq "staged files after the crash" 200 "$(staged_uids | wc -l)"
+# A daemon killed while it rewrote an upload's error note leaves
+# <uid>.err.tmp behind (it happens here by chance; make it certain): the
+# upload that resumes it must remove it with the note.
+printf 'try 1 of 1000 failed: Input/output error\n' >"$inst/staging/$(staged_uids | head -n1).err.tmp"
 fault_clear
 mount_fs "$inst" "$mnt" -o writeback
 assert_match "the new mount says it resumes them" "write-back: resuming 200 pending uploads" \
@@ -263,16 +277,27 @@ fault_clear
 mount_fs "$inst" "$mnt" -o writeback
 wait_until 120 "every copy that returned OK is listed" \
 	'[[ $(visible copy) -ge '"$ok"' && $(flagged) == 0 ]]'
-while read -r name res; do
-	if [[ $res == OK ]]; then
-		assert_same_file "copy/$name (close returned 0 before the crash)" \
-			"$WORK/srcC/$name" "$mnt/copy/$name"
-	elif [[ "$(errno_of stat "$mnt/copy/$name")" == OK ]]; then
-		# close() failed with the daemon: either gone or complete, never partial
-		assert_same_file "copy/$name (close said $res) is complete if present" \
-			"$WORK/srcC/$name" "$mnt/copy/$name"
-	fi
-done <"$WORK/copy.log"
+# Every copy whose close() returned 0 reads back byte for byte; one whose
+# close() failed with the daemon is either gone or complete, never partial.
+# (One python for the 200 checks: a process per file costs a minute on a
+# loaded machine.)
+bad=$(python3 - "$WORK/copy.log" "$WORK/srcC" "$mnt/copy" <<'EOF'
+import errno, os, sys
+log, src, dst = sys.argv[1:4]
+for line in open(log):
+    name, res = line.split()
+    want = open(os.path.join(src, name), "rb").read()
+    try:
+        got = open(os.path.join(dst, name), "rb").read()
+    except OSError as e:
+        if res == "OK" or e.errno != errno.ENOENT:
+            print("copy/%s (close said %s): %s" % (name, res, errno.errorcode.get(e.errno, e.errno)))
+        continue
+    if got != want:
+        print("copy/%s (close said %s): %d bytes, not the %d copied" % (name, res, len(got), len(want)))
+EOF
+)
+assert_eq "copies that are missing or partial after resuming" "" "$bad"
 assert_eq "uid-named staging files left after resuming" "" "$(staged_uids)"
 assert_eq ".err files left after resuming" "" "$(err_files)"
 # The file being written when the daemon died was never closed: its anonymous
@@ -288,8 +313,8 @@ assert_eq "pending before the unmount" 30 "$(flagged_under drain)"
 pid=$(daemon_pid "$mnt")
 fusermount3 -u -- "$mnt"
 is_mounted "$mnt" && fail "$mnt still mounted after fusermount3 -u"
-sleep 3
-kill -0 "$pid" 2>/dev/null || fail "daemon exited at unmount with 30 uploads pending$(log_tail "$inst")"
+sleep 2
+pid_alive "$pid" || fail "daemon exited at unmount with 30 uploads pending$(log_tail "$inst")"
 assert_eq "still pending while the daemon drains" 30 "$(flagged_under drain)"
 assert_match "the log says it waits" "write-back: waiting up to 600 s for 30 pending uploads" \
 	"$(daemon_log)"
