@@ -204,10 +204,14 @@ static int s3_sweep_one(void *ctx, const char *key, const char *upload_id)
 }
 
 /*
- * Abort the uploads of this object whose id was lost (a retried create, or a
- * 2xx answer we could not read): the object name holds the save's uid, so
- * every upload under it is this save's.  Best effort: what stays is logged,
- * and cleanup_incomplete (lamfs-repair) aborts it.
+ * Abort the other uploads of this object: those whose id was lost (a retried
+ * create, or a 2xx answer we could not read), and, once the object is
+ * complete, those an earlier attempt at the same save left open (a daemon
+ * killed mid-upload, whose save a later mount resumed).  The object name
+ * holds the save's uid, and a save is uploaded by one process at a time
+ * (its staging file is locked), so every upload under it is this save's.
+ * Best effort: what stays is logged, and cleanup_incomplete (lamfs-repair)
+ * aborts it.
  */
 static void s3_mpu_sweep(struct s3_mpu *m, const char *keep)
 {
@@ -229,7 +233,7 @@ static void s3_mpu_sweep(struct s3_mpu *m, const char *keep)
 		log_err("s3: cannot list the multipart uploads of %s (%d); an upload whose id "
 			"was lost may stay open: cleanup_incomplete will abort it", m->key, rc);
 	else if (w.n)
-		log_info("s3: aborted %u multipart upload%s of %s whose id was lost", w.n,
+		log_info("s3: aborted %u earlier multipart upload%s of %s", w.n,
 			 w.n == 1 ? "" : "s", m->key);
 }
 
@@ -387,6 +391,8 @@ static int s3_put_multipart(struct s3 *s, const char *key, const struct backend_
 	rc = s3_mpu_parts(&m, s->cfg.t.parallel);
 	if (rc == 0)
 		rc = s3_mpu_complete(&m);
+	if (rc == 0 && !m.lost_ids)
+		s3_mpu_sweep(&m, m.upload_id);
 	if (rc) {
 		arc = s3_abort_upload(s, key, m.upload_id);
 		if (arc && arc != -ENOENT)

@@ -129,6 +129,27 @@ static void *renew_thread(void *arg)
 	return NULL;
 }
 
+/* 1 when no process pid runs any more: gone (ESRCH), or a zombie its parent
+ * has not reaped yet (it holds nothing; kill(pid, 0) still succeeds on it). */
+static int pid_gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	int gone = 0;
+
+	if (kill(pid, 0) != 0)
+		return errno == ESRCH;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return errno == ENOENT;
+	/* "pid (comm) S ...": the state follows the last ')' (comm may hold any) */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
+		gone = p[2] == 'Z' || p[2] == 'X';
+	fclose(f);
+	return gone;
+}
+
 int lease_dead_here(const struct meta_lease *l, const char *instance_dir)
 {
 	char host[META_LEASE_HOST_MAX + 1] = "", mine[META_LEASE_HOST_MAX + 1];
@@ -139,7 +160,7 @@ int lease_dead_here(const struct meta_lease *l, const char *instance_dir)
 	copy_field(mine, sizeof(mine), host);
 	copy_field(inst, sizeof(inst), instance_dir);
 	return !strcmp(l->host, mine) && !strcmp(l->instance, inst) && l->pid > 0 &&
-	       l->pid != (int64_t)getpid() && kill((pid_t)l->pid, 0) != 0 && errno == ESRCH;
+	       l->pid != (int64_t)getpid() && pid_gone((pid_t)l->pid);
 }
 
 /* Take the lease; a blocker that is a dead process of this machine is

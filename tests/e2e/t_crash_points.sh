@@ -85,6 +85,11 @@ for point in save.staged backend.put.mid save.uploaded; do
 		fi
 		resume "$point" "$key" "$src" "${row%%|*}"
 		assert_same_file "$point: object" "$src" "$(object_file "$root" "${row%%|*}.bin")"
+		if [[ $point == backend.put.mid && $s3 == 1 ]]; then
+			# the resumed upload aborts the one the dead daemon left open
+			grep "^${row%%|*}\.bin " <<<"$(open_uploads "$root")" &&
+				fail "the resumed save left the dead daemon's upload of ${row%%|*}.bin open"
+		fi
 		;;
 	esac
 done
@@ -126,6 +131,10 @@ assert_same_file "c/wb.bin resumed by the next write-back mount" "$src" "$mnt/c/
 assert_eq "uid of the resumed save" "$uid" "$(xattr "$mnt/c/wb.bin" user.lamfs.uid)"
 assert_eq "rows at c/wb.bin (_aux|is_latest)" "|1" \
 	"$(rows_at "$inst" c/wb.bin "coalesce(_aux, ''), is_latest")"
+if [[ $s3 == 1 ]]; then
+	grep "^$uid\.bin " <<<"$(open_uploads "$root")" &&
+		fail "the resumed save left the dead daemon's multipart upload of $uid.bin open"
+fi
 
 umount_fs "$mnt"
 # Every committed record is whole; leftovers of the crashes are allowed.
@@ -137,10 +146,8 @@ rc=0
 out=$("$REPAIR_BIN" "$inst" 2>&1 </dev/null) || rc=$?
 sed 's/^/#   /' <<<"$out"
 [[ $rc == 0 || $rc == 1 ]] || fail "lamfs-repair: exit $rc: $out"
-if [[ $s3 == 1 ]]; then
-	grep -qE '^temporary +removed +-: [0-9]+ interrupted multipart uploads? aborted' <<<"$out" ||
-		fail "the repair did not abort the multipart upload left by backend.put.mid"
-fi
+# (resumed saves abort what their dead daemon left open, so on S3 nothing may
+# be left for the repair here; t_repair_crash checks the repair aborts them)
 assert_eq "open multipart uploads after the repair" "" "$(open_uploads "$root")"
 assert_eq "records after the repair" "$rows_before" \
 	"$(sql "$inst" "select uid, key, coalesce(_aux, ''), is_latest from artifact order by uid")"
