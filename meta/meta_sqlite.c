@@ -485,7 +485,9 @@ static int job_run(struct msq *q, struct sq_job *j)
 		if (!sqlite3_get_autocommit(q->db) && sq_run1(q, SQ_RELEASE, NULL) != 0 &&
 		    rc == 0)
 			rc = -EIO;
-	} while (rc == -EAGAIN && ++tries < SQ_UID_TRIES);
+		/* never again once SQLite dropped the transaction: a SAVEPOINT
+		 * would open a new one, outside the group's */
+	} while (rc == -EAGAIN && !sqlite3_get_autocommit(q->db) && ++tries < SQ_UID_TRIES);
 	return rc;
 }
 
