@@ -38,6 +38,8 @@ struct backend_src {
 	const char *sha256_hex;    /* sha256 of the whole content, or NULL */
 	int may_consume;           /* the backend may hard-link `path` into storage
 	                              (the object then shares the staging inode) */
+	int synced;                /* the caller has fsynced fd: its bytes are
+	                              durable, a linking put need not sync again */
 };
 
 /* Listing callback: object name relative to the root, its size.  Non-zero stops. */

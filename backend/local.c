@@ -262,7 +262,10 @@ static int put_consume(int dfd, const char *base, const struct backend_src *src,
 	int linked = 0;
 	int rc = temp_name(base, tmp);
 
-	if (rc == 0 && fsync(src->fd) < 0)
+	/* The object is this inode: its bytes must be durable before the
+	 * name is, unless the caller synced them already (core's save sequence
+	 * does, before the flagged record commits). */
+	if (rc == 0 && !src->synced && fsync(src->fd) < 0)
 		rc = local_err();
 	if (rc == 0 && linkat(AT_FDCWD, src->path, dfd, tmp, 0) < 0)
 		rc = (errno == EPERM || errno == EMLINK || errno == EXDEV) ? -EXDEV : local_err();

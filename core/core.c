@@ -290,6 +290,7 @@ static int save_upload(struct core *c, struct core_stage *s, const struct lamfs_
 		.md5 = hr->md5,
 		.sha256_hex = hr->checksum,
 		.may_consume = 1,
+		.synced = 1,   /* save_begin fsynced the stage */
 	};
 
 	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
@@ -525,6 +526,9 @@ int core_upload_flagged(struct core *c, const char *uid, int locked_fd)
 	src.md5 = hr.md5;
 	src.sha256_hex = hr.checksum;
 	src.may_consume = 1;
+	/* staging/<uid> gets that name only after save_begin has fsynced it
+	 * (and its record is flagged only after that), so its bytes are durable. */
+	src.synced = 1;
 	key_object(rec.uid, rec.suffix, obj, sizeof(obj));
 	rc = backend_put(c->backend, obj, &src, &consumed);
 	if (rc == -ENOENT)

@@ -26,6 +26,8 @@ struct core_stage {
 	uint64_t size;
 	struct hash_state *h;        /* fed bytes [0, hash_fed) in order */
 	int hash_ok;                 /* 0 after an out-of-order write or a truncate */
+	struct hash_follower *follow; /* hashing [hash_fed, size) in a thread, or NULL;
+	                                 while set, h is the follower's */
 	int dirty;                   /* content differs from `base` (or no base) */
 	int spent;                   /* the file was renamed into storage by a save;
 	                                the content is `base`'s object */

@@ -9,6 +9,7 @@
  * read back from the file, since it is unknown until the end of the stream.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -244,5 +245,118 @@ int hash_fd(int fd, struct hash_result *out)
 		rc = hash_finish(h, fd, out);
 	hash_free(h);
 	free(buf);
+	return rc;
+}
+
+/* ---- the follower ---- */
+
+struct hash_follower {
+	struct hash_state *h;   /* fed by the thread only, until stop */
+	int fd;
+	unsigned char *buf;     /* the thread's read buffer */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;      /* limit grew, or stop was asked */
+	uint64_t limit;         /* lock: the writer's promise, [0, limit) in fd */
+	int stop;               /* lock: 1 complete and stop, 2 stop at once */
+	int err;                /* lock: -errno of a failed read; the thread ended */
+};
+
+static void *follow_main(void *p)
+{
+	struct hash_follower *f = p;
+	uint64_t pos = f->h->fed, limit;
+	ssize_t n;
+	int stop;
+
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		while (f->limit == pos && !f->stop)
+			pthread_cond_wait(&f->cv, &f->lock);
+		limit = f->limit;
+		stop = f->stop;
+		if (stop == 2 || (stop && limit == pos))
+			break;
+		pthread_mutex_unlock(&f->lock);
+		n = pread(f->fd, f->buf,
+			  limit - pos < HASH_IO_SIZE ? (size_t)(limit - pos) : HASH_IO_SIZE,
+			  (off_t)pos);
+		if (n > 0) {
+			hash_update(f->h, f->buf, (size_t)n);
+			pos += (uint64_t)n;
+		}
+		pthread_mutex_lock(&f->lock);
+		if (n < 0 && errno != EINTR) {
+			f->err = -errno;
+			break;
+		}
+		if (n == 0) {   /* the writer promised bytes the file does not have */
+			f->err = -EIO;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+static void follow_free(struct hash_follower *f)
+{
+	if (f) {
+		pthread_cond_destroy(&f->cv);
+		pthread_mutex_destroy(&f->lock);
+		free(f->buf);
+		free(f);
+	}
+}
+
+int hash_follow_start(struct hash_state *h, int fd, struct hash_follower **out)
+{
+	struct hash_follower *f = calloc(1, sizeof(*f));
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!f)
+		goto out;
+	f->h = h;
+	f->fd = fd;
+	f->limit = h->fed;
+	f->buf = malloc(HASH_IO_SIZE);
+	if (!f->buf)
+		goto out;
+	rc = -pthread_mutex_init(&f->lock, NULL);
+	if (rc == 0)
+		rc = -pthread_cond_init(&f->cv, NULL);
+	if (rc == 0)
+		rc = -pthread_create(&f->thread, NULL, follow_main, f);
+	if (rc == 0) {
+		*out = f;
+		f = NULL;
+	}
+out:
+	follow_free(f);
+	return rc;
+}
+
+void hash_follow_extend(struct hash_follower *f, uint64_t limit)
+{
+	pthread_mutex_lock(&f->lock);
+	if (limit > f->limit) {
+		f->limit = limit;
+		pthread_cond_signal(&f->cv);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+int hash_follow_stop(struct hash_follower *f, int complete)
+{
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	f->stop = complete ? 1 : 2;
+	pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->lock);
+	pthread_join(f->thread, NULL);
+	rc = f->err;
+	follow_free(f);
 	return rc;
 }

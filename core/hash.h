@@ -48,6 +48,25 @@ int hash_finish(struct hash_state *h, int fd, struct hash_result *out);
 /* Hash a whole file from offset 0 (re-hash after out-of-order writes). */
 int hash_fd(int fd, struct hash_result *out);
 
+/*
+ * A follower: a thread that feeds h from fd behind a writer, so the hashing
+ * runs beside the writes instead of inside them.  Between start and stop the
+ * caller must not touch h; it promises with extend that fd holds the final
+ * bytes of [0, limit), and limit only grows.
+ *
+ * hash_follow_start: the follower begins at hash_fed(h); 0, -ENOMEM or the
+ * -errno of pthread_create (the caller then hashes inline).
+ * hash_follow_stop: with `complete`, waits until h has been fed up to the
+ * last limit and returns 0, or the -errno of a failed read (h is then short:
+ * re-hash); without it, stops as soon as it can and h is partial.  Frees f;
+ * h is the caller's again.
+ */
+struct hash_follower;
+
+int hash_follow_start(struct hash_state *h, int fd, struct hash_follower **out);
+void hash_follow_extend(struct hash_follower *f, uint64_t limit);
+int hash_follow_stop(struct hash_follower *f, int complete);
+
 /* url-safe base64 without '=' of len bytes into out (size >= 4*ceil(len/3)+1). */
 void hash_b64url(const unsigned char *in, size_t len, char *out);
 

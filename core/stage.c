@@ -3,7 +3,11 @@
  *
  * Bytes stream into a file in the instance's staging folder and into the
  * hashes at the same time; an out-of-order write or a truncate only marks the
- * streamed hash stale, and the save re-hashes from the file then.
+ * streamed hash stale, and the save re-hashes from the file then.  Once a
+ * stream is past STAGE_FOLLOW_MIN, a follower thread (hash.h) hashes it from
+ * the file behind the writer, so a big sequential write is not slowed down by
+ * sha256 and md5 in the write handler; anything but the next in-order write
+ * first lets the follower catch up and stop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +22,37 @@
 #include "log.h"
 
 #define STAGE_COPY_BUF (1u << 20)
+/* Streams shorter than this are hashed inline: a thread costs more than
+ * hashing a small file. */
+#define STAGE_FOLLOW_MIN (4u << 20)
+
+/* Hand the hash back from the follower, if any: with `complete`, once it has
+ * caught up with every byte written; else at once (the streamed hash is then
+ * stale).  A follower that failed to read leaves it stale too. */
+static void stage_unfollow(struct core_stage *s, int complete)
+{
+	int rc;
+
+	if (!s->follow)
+		return;
+	rc = hash_follow_stop(s->follow, complete);
+	s->follow = NULL;
+	if (rc < 0 || !complete)
+		s->hash_ok = 0;
+}
+
+/* Feed the in-order bytes just written at off (hash_fed(s->h) == off == the
+ * old size): inline, or to the follower, started once the stream is long. */
+static void stage_feed(struct core_stage *s, const void *buf, size_t len, uint64_t off)
+{
+	if (!s->follow && off + len >= STAGE_FOLLOW_MIN &&
+	    hash_follow_start(s->h, s->fd, &s->follow) < 0)
+		s->follow = NULL;   /* no thread: hash inline */
+	if (s->follow)
+		hash_follow_extend(s->follow, off + len);
+	else
+		hash_update(s->h, buf, len);
+}
 
 int stage_create_file(struct core_stage *s)
 {
@@ -42,6 +77,7 @@ int stage_create_file(struct core_stage *s)
 
 static void stage_drop_file(struct core_stage *s)
 {
+	stage_unfollow(s, 0);
 	if (s->fd >= 0)
 		close(s->fd);
 	if (s->path[0] && !s->spent)
@@ -181,6 +217,7 @@ int stage_restore(struct core_stage *s)
 
 	if (!s->spent)
 		return 0;
+	stage_unfollow(s, 0);
 	s->spent = 0;
 	s->fd = -1;
 	s->size = 0;
@@ -205,6 +242,8 @@ ssize_t core_stage_write(struct core_stage *s, const void *buf, size_t len, uint
 
 	if (rc < 0)
 		return rc;
+	if (s->follow && off != s->size)
+		stage_unfollow(s, 1);   /* not the next in-order write */
 	while (done < len) {
 		n = pwrite(s->fd, (const char *)buf + done, len - done, (off_t)(off + done));
 		if (n < 0) {
@@ -214,8 +253,8 @@ ssize_t core_stage_write(struct core_stage *s, const void *buf, size_t len, uint
 		}
 		done += (size_t)n;
 	}
-	if (s->hash_ok && off == hash_fed(s->h) && off == s->size)
-		hash_update(s->h, buf, len);
+	if (s->hash_ok && off == s->size && (s->follow || off == hash_fed(s->h)))
+		stage_feed(s, buf, len, off);
 	else
 		s->hash_ok = 0;
 	if (off + len > s->size)
@@ -250,6 +289,7 @@ int core_stage_truncate(struct core_stage *s, uint64_t size)
 {
 	int rc = 0;
 
+	stage_unfollow(s, 1);
 	if (s->spent && size == 0) {
 		/* Nothing of the old bytes is needed: start empty. */
 		s->spent = 0;
@@ -294,6 +334,7 @@ int core_stage_dirty(const struct core_stage *s)
 
 int stage_hash(struct core_stage *s, struct hash_result *res)
 {
+	stage_unfollow(s, 1);
 	if (s->hash_ok && hash_fed(s->h) == s->size)
 		return hash_finish(s->h, s->fd, res);
 	return hash_fd(s->fd, res);
@@ -303,7 +344,7 @@ void core_stage_free(struct core_stage *s)
 {
 	if (!s)
 		return;
-	stage_drop_file(s);
+	stage_drop_file(s);   /* stops the follower first */
 	hash_free(s->h);
 	free(s);
 }

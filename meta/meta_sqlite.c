@@ -153,6 +153,9 @@ _Static_assert(sizeof(sq_migrations) / sizeof(sq_migrations[0]) == META_SCHEMA_V
 	X(BEGIN_WRITE, "BEGIN IMMEDIATE")                                            \
 	X(COMMIT, "COMMIT")                                                          \
 	X(ROLLBACK, "ROLLBACK")                                                      \
+	X(SAVEPOINT, "SAVEPOINT sq_job")                                             \
+	X(RELEASE, "RELEASE sq_job")                                                 \
+	X(ROLLBACK_TO, "ROLLBACK TO sq_job")                                         \
 	X(PRAGMA_SCHEMA, "PRAGMA schema_version")                                    \
 	X(PRAGMA_WAL, "PRAGMA journal_mode = WAL")                                   \
 	X(MASTER_COUNT, "SELECT count(*) FROM sqlite_master")                        \
@@ -241,12 +244,36 @@ static const char *const sq_sql[SQ_NSTMT] = {
 #undef SQ_TEXT
 };
 
-/* The handle.  Every field is guarded by base.lock (meta.c takes it). */
+struct msq;
+
+/*
+ * One save step (save_begin or save_finish) waiting to be committed with
+ * others: see "group commit" below.  Embedded first in the step's own
+ * arguments, on its caller's stack.
+ */
+struct sq_job {
+	int (*run)(struct msq *q, struct sq_job *j);  /* the step's body, in a transaction */
+	int rc;                /* 1 until run; then its result (or the group's error) */
+	int done;              /* its group has ended: rc is final */
+	struct sq_job *next;   /* the next job in the queue or in the running group */
+};
+
+/*
+ * The handle.  Every field is guarded by base.lock (meta.c takes it around
+ * each op).  One exception to "the lock is held across an op": a group's
+ * COMMIT runs with base.lock released and `busy` set; while busy, only the
+ * committing thread touches db, and every other thread waits on `idle`
+ * (sq_prep) before its first statement.
+ */
 struct msq {
 	struct meta base;             /* first: a struct meta * is a struct msq * */
 	sqlite3 *db;
 	int readonly;                 /* opened with META_READONLY: writes say -EROFS */
 	sqlite3_stmt *st[SQ_NSTMT];   /* prepared on first use, finalised at close */
+	int busy;                     /* a group COMMIT is running on db, lock released */
+	pthread_cond_t idle;          /* with base.lock: busy dropped, or a group ended */
+	struct sq_job *queue;         /* save steps waiting for the next group, FIFO */
+	struct sq_job **queue_tail;   /* where the next job is linked in */
 };
 
 static const struct meta_ops sq_ops;
@@ -280,6 +307,15 @@ static int sq_fail(struct msq *q, int src, const char *what)
 	return rc;
 }
 
+/* Wait until no group COMMIT is using the connection.  Called before every
+ * statement; it waits only before an op's first one (a thread inside a
+ * transaction holds base.lock, so no COMMIT can start meanwhile). */
+static void sq_wait_idle(struct msq *q)
+{
+	while (q->busy)
+		pthread_cond_wait(&q->idle, &q->base.lock);
+}
+
 /* The cached statement `id`, prepared on first use.  Callers bind, step and
  * always sq_done() it. */
 static int sq_prep(struct msq *q, enum sq_stmt id, sqlite3_stmt **out)
@@ -287,6 +323,7 @@ static int sq_prep(struct msq *q, enum sq_stmt id, sqlite3_stmt **out)
 	int src, rc = 0;
 
 	*out = NULL;
+	sq_wait_idle(q);
 	if (!q->st[id]) {
 		src = sqlite3_prepare_v3(q->db, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
 					 &q->st[id], NULL);
@@ -451,6 +488,122 @@ static int sq_end(struct msq *q, int rc)
 		log_err("meta: rollback failed: %s", sqlite3_errmsg(q->db));
 	return rc;
 }
+
+/*
+ * ---- group commit ----
+ *
+ * A durable commit costs a WAL fsync.  Saves that reach the store while
+ * another group's COMMIT is running queue up, and the next group runs them
+ * all in one transaction, each inside its own SAVEPOINT (a step that fails
+ * rolls back only itself), and commits once.  A save alone leads its own
+ * group at once: nobody waits for company.
+ *
+ * Every member returns only after the COMMIT holding its change is durable;
+ * when the COMMIT (or BEGIN) fails, every member gets that error, and the core
+ * fails its save as it always did.  Nothing uncommitted is ever read as
+ * committed: this process's reads use this connection and wait (sq_prep) while
+ * a COMMIT is running, so they see the group either not yet begun or
+ * committed; other connections and processes see a WAL commit only once it is
+ * synced (synchronous=FULL).  Other processes' writers meet BEGIN IMMEDIATE's
+ * busy timeout, as before.
+ */
+
+/* Run one job in its SAVEPOINT; a uid collision (-EAGAIN) tries again with
+ * a fresh uid.  The group's transaction is open. */
+static int job_run(struct msq *q, struct sq_job *j)
+{
+	int tries = 0, rc;
+
+	do {
+		rc = sq_run1(q, SQ_SAVEPOINT, NULL);
+		if (rc == 0)
+			rc = j->run(q, j);
+		if (rc < 0 && !sqlite3_get_autocommit(q->db) &&
+		    sq_run1(q, SQ_ROLLBACK_TO, NULL) != 0)
+			log_err("meta: rollback to savepoint failed: %s", sqlite3_errmsg(q->db));
+		if (!sqlite3_get_autocommit(q->db) && sq_run1(q, SQ_RELEASE, NULL) != 0 &&
+		    rc == 0)
+			rc = -EIO;
+		/* never again once SQLite dropped the transaction: a SAVEPOINT
+		 * would open a new one, outside the group's */
+	} while (rc == -EAGAIN && !sqlite3_get_autocommit(q->db) && ++tries < SQ_UID_TRIES);
+	return rc;
+}
+
+/* COMMIT the group's transaction with base.lock released, so more saves can
+ * queue meanwhile; on failure roll back.  0 or -errno. */
+static int group_commit(struct msq *q)
+{
+	sqlite3_stmt *s = NULL;
+	int src, rc = sq_prep(q, SQ_COMMIT, &s);
+
+	if (rc == 0) {
+		q->busy = 1;
+		pthread_mutex_unlock(&q->base.lock);
+		src = sqlite3_step(s);
+		pthread_mutex_lock(&q->base.lock);
+		q->busy = 0;
+		if (src != SQLITE_DONE)
+			rc = sq_fail(q, src, "COMMIT");
+		sq_done(s);
+	}
+	if (rc != 0 && !sqlite3_get_autocommit(q->db) && sq_run1(q, SQ_ROLLBACK, NULL) != 0)
+		log_err("meta: rollback failed: %s", sqlite3_errmsg(q->db));
+	return rc;
+}
+
+/* Take every queued job, run them in one transaction and commit it; set each
+ * job's final rc and wake its owner. */
+static void group_lead(struct msq *q)
+{
+	struct sq_job *list = q->queue, *j;
+	int rc;
+
+	q->queue = NULL;
+	q->queue_tail = &q->queue;
+	rc = sq_begin(q, 1);
+	for (j = list; rc == 0 && j; j = j->next) {
+		j->rc = job_run(q, j);
+		if (sqlite3_get_autocommit(q->db))   /* SQLite dropped the whole transaction */
+			rc = j->rc < 0 ? j->rc : -EIO;
+	}
+	if (rc == 0)
+		rc = group_commit(q);
+	for (j = list; j; j = j->next) {
+		if (rc < 0 && j->rc >= 0)
+			j->rc = rc;
+		j->done = 1;
+	}
+	pthread_cond_broadcast(&q->idle);
+}
+
+/* GCC 12+ cannot see that group_lead unlinks every job before its owner
+ * returns, and calls the queued stack address dangling. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
+/* Run j (its `run` set, the rest zero) in the next group commit; returns
+ * once that commit is durable (0) or the step or its group failed (-errno).
+ * j is out of the queue again when this returns. */
+static int group_run(struct msq *q, struct sq_job *j)
+{
+	j->rc = 1;
+	j->done = 0;
+	j->next = NULL;
+	*q->queue_tail = j;
+	q->queue_tail = &j->next;
+	while (!j->done) {
+		if (q->busy)
+			pthread_cond_wait(&q->idle, &q->base.lock);
+		else
+			group_lead(q);
+	}
+	return j->rc;
+}
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic pop
+#endif
 
 /* ---- small queries, used inside transactions ---- */
 
@@ -968,6 +1121,7 @@ static void sq_free(struct msq *q)
 		sqlite3_finalize(q->st[i]);
 	if (q->db && sqlite3_close(q->db) != SQLITE_OK)
 		log_err("meta: close: %s", sqlite3_errmsg(q->db));
+	pthread_cond_destroy(&q->idle);
 	free(q);
 }
 
@@ -982,6 +1136,13 @@ int meta_sqlite_open(const char *path, unsigned flags, struct meta **out)
 		goto out;
 	q->base.ops = &sq_ops;
 	q->readonly = !!(flags & META_READONLY);
+	q->queue_tail = &q->queue;
+	rc = -pthread_cond_init(&q->idle, NULL);
+	if (rc < 0) {
+		free(q);
+		q = NULL;
+		goto out;
+	}
 	if (flags & META_CREATE) {
 		rc = file_create(path);
 		created = rc == 0;
@@ -1404,26 +1565,33 @@ out:
 	return rc;
 }
 
+struct begin_job {
+	struct sq_job job;   /* first: a struct sq_job * is a struct begin_job * */
+	const struct lamfs_record *in;
+	struct lamfs_record res;
+	enum meta_save_state st;
+};
+
+static int begin_job_run(struct msq *q, struct sq_job *j)
+{
+	struct begin_job *b = (struct begin_job *)j;
+
+	b->st = META_SAVE_NEW;
+	return begin_body(q, b->in, &b->res, &b->st, now_ns());
+}
+
 static int sq_save_begin(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state)
 {
-	struct msq *q = msq(m);
-	struct lamfs_record res;
-	enum meta_save_state st = META_SAVE_NEW;
-	int tries = 0;
-	int rc;
+	struct begin_job b = { .job.run = begin_job_run, .in = rec };
+	int rc = group_run(msq(m), &b.job);
 
-	do {
-		rc = sq_begin(q, 1);
-		if (rc == 0)
-			rc = sq_end(q, begin_body(q, rec, &res, &st, now_ns()));
-	} while (rc == -EAGAIN && ++tries < SQ_UID_TRIES);
 	if (rc == -EAGAIN) {
-		log_err("meta: save %s: no free uid after %d tries", rec->key, tries);
+		log_err("meta: save %s: no free uid after %d tries", rec->key, SQ_UID_TRIES);
 		rc = -EBUSY;
 	}
 	if (rc == 0) {
-		*rec = res;
-		*state = st;
+		*rec = b.res;
+		*state = b.st;
 	}
 	return rc;
 }
@@ -1471,16 +1639,26 @@ out:
 	return rc;
 }
 
+struct finish_job {
+	struct sq_job job;   /* first */
+	const char *uid;
+	struct lamfs_record res;
+};
+
+static int finish_job_run(struct msq *q, struct sq_job *j)
+{
+	struct finish_job *f = (struct finish_job *)j;
+
+	return finish_body(q, f->uid, &f->res, now_ns());
+}
+
 static int sq_save_finish(struct meta *m, const char *uid, struct lamfs_record *rec)
 {
-	struct msq *q = msq(m);
-	struct lamfs_record res;
-	int rc = sq_begin(q, 1);
+	struct finish_job f = { .job.run = finish_job_run, .uid = uid };
+	int rc = group_run(msq(m), &f.job);
 
-	if (rc == 0)
-		rc = sq_end(q, finish_body(q, uid, &res, now_ns()));
 	if (rc == 0 && rec)
-		*rec = res;
+		*rec = f.res;
 	return rc;
 }
 

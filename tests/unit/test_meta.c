@@ -1491,6 +1491,98 @@ static void test_concurrent(void **state)
 }
 
 
+/* ---- many saves at once on one handle (SQLite: group commit) ---- */
+
+#define MIX_THREADS 6
+#define MIX_SAVES 30
+
+struct mix_arg {
+	struct meta *m;
+	int t;
+	int wrong;      /* saves whose result was not the one expected */
+	int stop;       /* for the reader: the savers are done */
+	int flagged;    /* for the reader: lookups that returned a flagged record */
+	int lookups;
+};
+
+/* Every fifth save aims at the folder "mixdir", which must fail with EISDIR
+ * alone; the others must commit. */
+static void *mix_saver(void *p)
+{
+	struct mix_arg *a = p;
+	struct lamfs_record r;
+	enum meta_save_state st;
+	char key[64], content[64];
+	int i, rc;
+
+	for (i = 0; i < MIX_SAVES; i++) {
+		if (i % 5 == 0)
+			snprintf(key, sizeof(key), "mixdir");
+		else
+			snprintf(key, sizeof(key), "mix%d/f%d", a->t, i);
+		snprintf(content, sizeof(content), "mix %d %d", a->t, i);
+		rec_init(&r, key, content);
+		rc = meta_save_begin(a->m, &r, &st);
+		if (rc == 0)
+			rc = meta_save_finish(a->m, r.uid, NULL);
+		if (i % 5 == 0 ? rc != -EISDIR : rc != 0)
+			a->wrong++;
+	}
+	return NULL;
+}
+
+/* Look keys up while the savers run: what is found is never flagged. */
+static void *mix_reader(void *p)
+{
+	struct mix_arg *a = p;
+	struct meta_entry e;
+	char key[64];
+	unsigned n = 0;
+
+	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+		snprintf(key, sizeof(key), "mix%u/f%u", n % MIX_THREADS, 1 + n % (MIX_SAVES - 1));
+		if (meta_lookup(a->m, key, &e) == 0 &&
+		    (e.type != META_FILE || e.rec.storage_ongoing || !e.rec.is_latest))
+			a->flagged++;
+		a->lookups++;
+		n++;
+	}
+	return NULL;
+}
+
+/* Saves from many threads on one handle share commits (SQLite), each in its
+ * own savepoint: a failing one fails alone, every other one commits, and
+ * lookups meanwhile never see a flagged record. */
+static void test_concurrent_mixed(void **state)
+{
+	struct fx *f = *state;
+	struct mix_arg args[MIX_THREADS + 1];
+	pthread_t th[MIX_THREADS + 1];
+	int i;
+
+	mkdir_ok(f->m, "mixdir");
+	memset(args, 0, sizeof(args));
+	for (i = 0; i <= MIX_THREADS; i++) {
+		args[i].m = f->m;
+		args[i].t = i;
+		assert_int_equal(pthread_create(&th[i], NULL, i < MIX_THREADS ? mix_saver : mix_reader,
+						&args[i]), 0);
+	}
+	for (i = 0; i < MIX_THREADS; i++)
+		pthread_join(th[i], NULL);
+	__atomic_store_n(&args[MIX_THREADS].stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th[MIX_THREADS], NULL);
+	for (i = 0; i < MIX_THREADS; i++)
+		assert_int_equal(args[i].wrong, 0);
+	assert_int_equal(args[MIX_THREADS].flagged, 0);
+	assert_int_equal(q1(f, "SELECT count(*) FROM artifact WHERE is_latest AND _aux IS NULL",
+			    NULL), MIX_THREADS * (MIX_SAVES - MIX_SAVES / 5));
+	assert_int_equal(q1(f, "SELECT count(*) FROM artifact", NULL),
+			 MIX_THREADS * (MIX_SAVES - MIX_SAVES / 5));
+	assert_int_equal(type_of(f->m, "mixdir"), META_DIR);
+	assert_int_equal(type_of(f->m, "mix3/f29"), META_FILE);
+}
+
 /* ---- two mounts saving one key at the same moment ---- */
 
 #define RACE_SAVES 100
@@ -2080,6 +2172,7 @@ static const struct meta_case {
 	{ "invalid_utf8_key", test_invalid_utf8_key, S_ALL },
 	{ "concurrent", test_concurrent, S_ALL },
 	{ "concurrent_same_key", test_concurrent_same_key, S_ALL },
+	{ "concurrent_mixed", test_concurrent_mixed, S_ALL },
 	{ "rename_big_folder", test_rename_big_folder, S_ALL },
 	{ "pg_session_killed", test_pg_session_killed, S_PG },
 	{ "pg_killed_during_commit", test_pg_killed_during_commit, S_PG },
