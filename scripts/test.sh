@@ -41,7 +41,8 @@ main() {
 # suite there would take most of an hour on 2 cores); LAMFS_ASAN_E2E=all runs all.
 asan_default="t_basic t_cp_sizes t_versions t_rename t_upload_denied t_crash_points t_tools
  t_write_modes t_writeback_order t_writeback_unlink t_posix t_hostile_names t_exerciser
- t_cli_inspect t_cli_save t_repair_verify t_repair_orphan"
+ t_cli_inspect t_cli_save t_repair_verify t_repair_orphan t_cache_timeout t_cli_escape
+ t_hash_follow"
 asan_e2e_sel=${LAMFS_ASAN_E2E:-$(echo $asan_default)}
 
 	summary=$(mktemp)
