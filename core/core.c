@@ -136,11 +136,6 @@ int core_lock(struct core *c, int exclusive)
 	return rc;
 }
 
-int core_shared(const struct core *c)
-{
-	return strncmp(c->cfg.meta_url, "postgres", 8) == 0;
-}
-
 struct meta *core_meta(struct core *c)
 {
 	return c->meta;

@@ -58,10 +58,6 @@ void core_close(struct core *c);
  */
 int core_lock(struct core *c, int exclusive);
 
-/* 1 when the metadata store is shared by several machines (PostgreSQL): the
- * instance lock then only sees this machine's mounts. */
-int core_shared(const struct core *c);
-
 /* The handles inside, for tools that need them (repair, status). */
 struct meta *core_meta(struct core *c);
 struct backend *core_backend(struct core *c);
