@@ -412,6 +412,17 @@ int cli_save(int argc, char **argv)
 			: strerror(-rc));
 		goto out;
 	}
+	/* 2. save one by one.  The core's own messages (a rolled-back save, an
+	 * orphan left for lamfs-repair) go to the instance's log, as a mount's do;
+	 * the user gets ours. */
+	{
+		char logp[PATH_MAX];
+
+		snprintf(logp, sizeof(logp), "%s/lamfs.log", core_instance_dir(c));
+		if (log_open(logp) == 0)
+			log_info("lamfs save: %zu file%s (pid %ld)", n, n == 1 ? "" : "s",
+				 (long)getpid());
+	}
 	/* The flock only sees this machine; the lease in the store tells a
 	 * lamfs-repair on another machine (PostgreSQL) that saves are in flight,
 	 * and refuses this save while a repair runs anywhere. */
@@ -426,18 +437,6 @@ int cli_save(int argc, char **argv)
 		if (rc == -EBUSY)
 			cli_err("save", "(%s)", who);
 		goto out;
-	}
-
-	/* 2. save one by one.  The core's own messages (a rolled-back save, an
-	 * orphan left for lamfs-repair) go to the instance's log, as a mount's do;
-	 * the user gets ours. */
-	{
-		char logp[PATH_MAX];
-
-		snprintf(logp, sizeof(logp), "%s/lamfs.log", core_instance_dir(c));
-		if (log_open(logp) == 0)
-			log_info("lamfs save: %zu file%s (pid %ld)", n, n == 1 ? "" : "s",
-				 (long)getpid());
 	}
 	for (i = 0; i < n; i++)
 		total += (uint64_t)items[i].st.st_size;
