@@ -79,7 +79,29 @@ struct fs {
 	uid_t root_uid;
 	gid_t root_gid;
 	int64_t root_mtime_ns;
+	struct stale_name *stale;    /* fs.lock: STALE_MAX names; see stale_add() */
 };
+
+/*
+ * Names that vanished behind the kernel's cached entry: a file created here
+ * whose save failed.  libfuse's high-level API can drop a name's attributes
+ * from the kernel but not the name, so for up to cache_timeout the kernel
+ * still holds it, and when it asks for its attributes (a stat, or the
+ * permission check of the next open: `cp` again after a failed `cp`)
+ * ENOENT would fail that open.  The first such question gets ESTALE
+ * instead: the kernel then walks the path again with LOOKUP_REVAL, asks
+ * LOOKUP, gets ENOENT and forgets the name (an open with O_CREAT creates
+ * it).  Each entry answers once, and only within its time.
+ */
+#define STALE_MAX 32
+
+struct stale_name {
+	int64_t until_ms;            /* 0: free */
+	char key[LAMFS_KEY_MAX + 1];
+};
+
+static void stale_add(struct fs *fs, const char *key);
+static int stale_take(struct fs *fs, const char *key);
 
 /* How long flush waits for the kernel to drop a path's cache. */
 #define INVAL_WAIT_MS 5000
@@ -481,6 +503,8 @@ static int lamfs_getattr(const char *path, struct stat *st, struct fuse_file_inf
 		stat_folder(&e.dir, st);
 	if (rc == 0 && !strcmp(path, "/"))
 		root_attrs(fs, st);
+	if (rc == -ENOENT && stale_take(fs, path_key(path)))
+		rc = -ESTALE; /* the kernel looks the name up again: see STALE_MAX */
 	return rc;
 }
 
@@ -514,6 +538,52 @@ static int64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Remember that key vanished behind the kernel's back (see STALE_MAX). */
+static void stale_add(struct fs *fs, const char *key)
+{
+	struct stale_name *slot = NULL;
+	int64_t now = mono_ms();
+	int i;
+
+	if (!fs->stale || fs->cache_timeout <= 0)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	for (i = 0; i < STALE_MAX; i++) {
+		struct stale_name *n = &fs->stale[i];
+
+		if (!slot || n->until_ms < slot->until_ms)
+			slot = n; /* the free or oldest one */
+		if (n->until_ms > now && !strcmp(n->key, key)) {
+			slot = n;
+			break;
+		}
+	}
+	snprintf(slot->key, sizeof(slot->key), "%s", key);
+	slot->until_ms = now + (int64_t)(fs->cache_timeout * 1000) + 1000;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* 1 (once) when key vanished behind the kernel's cached name lately. */
+static int stale_take(struct fs *fs, const char *key)
+{
+	int64_t now = mono_ms();
+	int i, hit = 0;
+
+	if (!fs->stale)
+		return 0;
+	pthread_mutex_lock(&fs->lock);
+	for (i = 0; i < STALE_MAX && !hit; i++) {
+		struct stale_name *n = &fs->stale[i];
+
+		if (n->until_ms > now && !strcmp(n->key, key)) {
+			n->until_ms = 0;
+			hit = 1;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return hit;
 }
 
 /*
@@ -1297,9 +1367,13 @@ static int lamfs_truncate(const char *path, off_t size, struct fuse_file_info *f
  */
 static void file_discard(struct fs *fs, struct fs_file *f)
 {
+	char key[LAMFS_KEY_MAX + 1];
+
 	pthread_mutex_lock(&fs->lock);
 	f->unlinked = 1;
+	memcpy(key, f->key, sizeof(key));
 	pthread_mutex_unlock(&fs->lock);
+	stale_add(fs, key);
 }
 
 static int lamfs_flush(const char *path, struct fuse_file_info *fi)
@@ -1389,6 +1463,7 @@ static int lamfs_release(const char *path, struct fuse_file_info *fi)
 			pthread_mutex_unlock(&fs->lock);
 			log_err("release %s: save failed: %s; nothing was saved", key,
 				strerror(-rc));
+			stale_add(fs, key);
 		}
 	}
 	/* Saved now, or an unsaved file gone: drop the kernel's attributes.  Not
@@ -1790,6 +1865,10 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 			 strerror(-rc));
 		goto out;
 	}
+	if (fs.cache_timeout > 0 && !(fs.stale = calloc(STALE_MAX, sizeof(*fs.stale)))) {
+		snprintf(msg, sizeof(msg), "out of memory");
+		goto out;
+	}
 	if (writeback) {
 		unsigned n = 0;
 
@@ -1846,6 +1925,7 @@ out:
 		fuse_destroy(fuse);
 	fuse_opt_free_args(&args);
 	core_close(fs.core);
+	free(fs.stale);
 	free(err);
 	free(user_opts);
 	pthread_cond_destroy(&fs.released);

@@ -102,6 +102,33 @@ EOF
 	assert_eq "failed save, then stat" "close errno 13
 stat errno 2" "$(cat "$WORK/failed.out")"
 	assert_eq "ls after the failed save" "" "$(ls -A "$ma")"
+
+	log "a failed save, then the same cp again at once: it creates the file"
+	python3 - "$ma/again.txt" "$FAULT_FILE" <<'EOF' >"$WORK/again.out"
+import os, sys
+path, fault = sys.argv[1:3]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"first try\n")
+os.stat(path)                       # name and attributes now in the kernel cache
+open(fault, "w").write("backend.put=ENOSPC\n")
+try:
+    os.close(fd)
+    print("close OK")
+except OSError as e:
+    print("close errno", e.errno)
+open(fault, "w").close()
+try:                                # as cp does: no stat first
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, b"second try\n")
+    os.close(fd)
+    print("again OK")
+except OSError as e:
+    print("again errno", e.errno)
+EOF
+	assert_eq "failed save, then open again" "close errno 28
+again OK" "$(cat "$WORK/again.out")"
+	assert_eq "again.txt" "second try" "$(cat "$ma/again.txt")"
+	rm "$ma/again.txt"
 fi
 
 log "ls -l agrees with stat (attributes from READDIRPLUS)"

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fs.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,11 +40,21 @@ static const char *const passed[] = {
 
 static int is_passed(const char *tok, size_t len)
 {
+	static const char ct[] = "cache_timeout=";
+	char value[64];
+	double seconds;
 	size_t i;
 
 	for (i = 0; i < sizeof(passed) / sizeof(passed[0]); i++)
 		if (strlen(passed[i]) == len && !memcmp(passed[i], tok, len))
 			return 1;
+	/* cache_timeout= only with a value the daemon accepts */
+	if (len > sizeof(ct) - 1 && !memcmp(tok, ct, sizeof(ct) - 1) &&
+	    len - (sizeof(ct) - 1) < sizeof(value)) {
+		memcpy(value, tok + sizeof(ct) - 1, len - (sizeof(ct) - 1));
+		value[len - (sizeof(ct) - 1)] = '\0';
+		return fs_cache_timeout_parse(value, &seconds) == 0;
+	}
 	return 0;
 }
 
