@@ -194,7 +194,12 @@ _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == META_SCHEMA_V
 			"to_regclass('storage') IS NOT NULL")                        \
 	X(SCHEMA_GET, "SELECT max(version) FROM lamfs_schema")                       \
 	X(SCHEMA_SET, "UPDATE lamfs_schema SET version = $1")                        \
-	X(XACT_STATUS, "SELECT pg_xact_status($1::xid8)")                            \
+	/* an id at or past the first unassigned one was never logged: a server \
+	 * that crashed (immediate restart) lost it, so it cannot have committed \
+	 * (pg_xact_status would fail: "transaction ID is in the future") */      \
+	X(XACT_STATUS, "SELECT CASE WHEN $1::xid8 >= "                               \
+		       "pg_snapshot_xmax(pg_current_snapshot()) THEN 'aborted' "    \
+		       "ELSE pg_xact_status($1::xid8) END")                          \
 	X(STORAGE_HAS, "SELECT 1 FROM storage WHERE id = $1")                        \
 	X(ENTRY_AT, "SELECT f.path IS NOT NULL, " PG_FOLDER_COLS_F ", "              \
 		    "a.id IS NOT NULL, " PG_REC_COLS_A " "                           \

@@ -91,17 +91,32 @@ out=$("$LAMFS_BIN" save "$inst" "$WORK/src.txt" --key $'s/sa\nve\033.txt' 2>&1)
 assert_eq "lines of lamfs save" 1 "$(printf '%s\n' "$out" | wc -l)"
 assert_match "lamfs save's line" 's/sa\\nve\\033\.txt$' "$out"
 
+# The instance's log, and the stderr of daemons run in the foreground
+# (sanitizer runs), where their log goes.
+all_logs() {
+	cat -- "$inst/lamfs.log"
+	local f
+	for f in "$WORK"/daemon-stderr.*; do
+		[[ -f "$f" ]] && cat -- "$f"
+	done
+	return 0
+}
+
 if [[ "${E2E_FAULTS:-0}" == 1 ]]; then
 	log "the log names a key of a failed save escaped"
 	fault_set "backend.put=EIO"
 	assert_eq "close() with backend.put=EIO" EIO \
 		"$(errno_of write "$mnt/n/"$'fail\n2026-01-01T00:00:00.000Z ERROR forged\033[2J.txt' x)"
 	fault_clear
-	grep -qF 'fail\n2026-01-01T00:00:00.000Z ERROR forged\033[2J.txt' "$inst/lamfs.log" ||
+	# a daemon in the foreground (sanitizer runs) logs to its stderr file
+	all_logs |
+		grep -qF 'fail\n2026-01-01T00:00:00.000Z ERROR forged\033[2J.txt' ||
 		fail "the log does not name the escaped key$(log_tail "$inst")"
 fi
-assert_eq "lines of lamfs.log with raw control bytes" 0 "$(raw_controls <"$inst/lamfs.log")"
-grep -q '^2026-01-01T00:00:00.000Z ERROR forged' "$inst/lamfs.log" && fail "a key forged a log line"
+assert_eq "lines of the logs with raw control bytes" 0 \
+	"$(all_logs | raw_controls)"
+all_logs |
+	grep -q '^2026-01-01T00:00:00.000Z ERROR forged' && fail "a key forged a log line"
 
 log "lamfs-repair prints the key of a flagged record escaped"
 umount_fs "$mnt"

@@ -58,15 +58,18 @@ EOF
 # A relay between lamfs and the server that records what lamfs sends (the
 # first 4 KiB of each read from the client: the request heads), to show the
 # header is on every request and named in every signature.
-relay_port=$((S3TEST_PORT + 30))
-python3 - "$relay_port" "${S3_ENDPOINT##*:}" "$WORK/relay.log" <<'EOF' &
-import socket, sys, threading
-lport, rport, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+# It listens on a port the kernel picks and writes it to relay.port.
+rm -f -- "$WORK/relay.port"
+python3 - "$WORK/relay.port" "${S3_ENDPOINT##*:}" "$WORK/relay.log" <<'EOF' &
+import os, socket, sys, threading
+portfile, rport, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 out, lock = open(path, 'ab', buffering=0), threading.Lock()
 srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(('127.0.0.1', lport))
+srv.bind(('127.0.0.1', 0))
 srv.listen(16)
+with open(portfile + '.tmp', 'w') as f:
+    f.write('%d\n' % srv.getsockname()[1])
+os.rename(portfile + '.tmp', portfile)
 def pipe(a, b, log):
     try:
         while True:
@@ -93,10 +96,11 @@ EOF
 relay_pid=$!
 stop_relay() { kill "$relay_pid" 2>/dev/null || true; }
 _e2e_exit_hooks+=(stop_relay)
-for ((i = 0; i < 50; i++)); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$relay_port") 2>/dev/null && break
+for ((i = 0; i < 100; i++)); do
+	[[ -s "$WORK/relay.port" ]] && break
 	sleep 0.1
 done
+relay_port=$(cat "$WORK/relay.port" 2>/dev/null) || fail "the relay did not start"
 export AWS_ENDPOINT_URL=http://127.0.0.1:$relay_port
 
 # relay_check WHAT: every request lamfs sent carried the token and signed it.
