@@ -733,20 +733,39 @@ int core_reader_open(struct core *c, const struct lamfs_record *rec, struct core
 		free(r);
 		return rc;
 	}
+	if (rec->size >= 0 && r->size != (uint64_t)rec->size) {
+		/* never serve a different length than the record's: a read would
+		 * end early (or run on) without an error */
+		log_err("read %s: object %s is %llu bytes, its record says %lld; lamfs-repair "
+			"--verify reports it", rec->key, obj, (unsigned long long)r->size,
+			(long long)rec->size);
+		backend_reader_close(r->br);
+		free(r);
+		return -EIO;
+	}
 	*out = r;
 	return 0;
 }
 
 ssize_t core_reader_pread(struct core_reader *r, void *buf, size_t len, uint64_t off)
 {
-	size_t got = 0;
+	size_t got = 0, n;
 	int rc;
 
 	if (off >= r->size)
 		return 0;
 	if (len > r->size - off)
 		len = (size_t)(r->size - off);
-	rc = backend_reader_pread(r->br, buf, len, off, &got);
+	/* all of len: the object has size bytes, so less means it changed */
+	for (rc = 0; rc == 0 && got < len; got += n) {
+		n = 0;
+		rc = backend_reader_pread(r->br, (char *)buf + got, len - got, off + got, &n);
+		if (rc == 0 && n == 0) {
+			log_err("read: object ended at %llu bytes, before the %llu its record "
+				"says", (unsigned long long)(off + got), (unsigned long long)r->size);
+			rc = -EIO;
+		}
+	}
 	return rc < 0 ? rc : (ssize_t)got;
 }
 

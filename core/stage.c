@@ -145,6 +145,13 @@ int stage_fill_from(struct core_stage *s, const struct lamfs_record *rec)
 	}
 	if (rc < 0)
 		goto out;
+	if (rec->size >= 0 && size != (uint64_t)rec->size) {
+		log_err("open %s: object %s is %llu bytes, its record says %lld; lamfs-repair "
+			"--verify reports it", rec->key, obj, (unsigned long long)size,
+			(long long)rec->size);
+		rc = -EIO;
+		goto out;
+	}
 	buf = malloc(STAGE_COPY_BUF);
 	if (!buf) {
 		rc = -ENOMEM;

@@ -290,6 +290,12 @@ dt=$((SECONDS - t0))
 log "a GET redirected (301) to another host: EIO"
 rules '[{"id":"gr","method":"GET","path":"'$OBJ'","action":"redirect","status":301}]'
 read_fails "redirected GET"
+log "a HEAD that under-reports the object's size: EIO, never a short file"
+rules '[{"id":"hl","method":"HEAD","path":"'$OBJ'","action":"header","name":"Content-Length","value":"1000"}]'
+read_fails "short HEAD"
+assert_eq "EIO before any byte" 0 "$(stat -c %s "$WORK/read.out")"
+grep -q "its record says" "$inst/lamfs.log" "$WORK"/daemon-stderr.* 2>/dev/null ||
+	fail "the log does not say the object's size differs from the record's"
 rules '[]'
 read_ok "reads after the faults"
 assert_same_file "k/kept.bin after all faults" "$WORK/small.bin" "$mnt/k/kept.bin"
