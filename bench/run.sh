@@ -34,7 +34,7 @@
 #   BENCH_RCLONE_WRITE_BACK  rclone --vfs-write-back (rclone's default 5s) [0s]
 #   BENCH_INSTALL   0: never run apt-get                                  [1]
 #   BENCH_KEEP      1: keep the work directory                            [0]
-#   LAMFS_BIN       lamfs binary                   [build-bench/tools/lamfs, built if missing]
+#   LAMFS_BIN       lamfs binary                   [build-bench/tools/lamfs, rebuilt from the tree]
 #   S3TEST_PORT, S3TEST_BASE  S3 test server ports                        [18680, 18700]
 #   S3TEST_WORKERS  its proxy's worker processes                          [2]
 #
@@ -142,9 +142,13 @@ install_deps() {
 		die "apt-get install ${missing[*]} failed (see $BENCH_OUT/log.txt)"
 }
 
+# The default binary is always brought up to date with the tree (an
+# incremental build): a stale one would measure old code.
 build_lamfs() {
-	[[ -x $LAMFS_BIN ]] && return 0
-	[[ $LAMFS_BIN == "$REPO/build-bench/tools/lamfs" ]] || die "no lamfs binary at $LAMFS_BIN"
+	if [[ $LAMFS_BIN != "$REPO/build-bench/tools/lamfs" ]]; then
+		[[ -x $LAMFS_BIN ]] || die "no lamfs binary at $LAMFS_BIN"
+		return 0
+	fi
 	log "building lamfs (Release) in $REPO/build-bench"
 	if ! command -v cmake >/dev/null; then
 		quiet bash "$REPO/scripts/deps.sh" || die "scripts/deps.sh failed"

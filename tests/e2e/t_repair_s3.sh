@@ -17,10 +17,9 @@ REPAIR_BIN=${LAMFS_REPAIR_BIN:-$(dirname "$LAMFS_BIN")/lamfs-repair}
 [[ -x "$REPAIR_BIN" ]] || fail "no lamfs-repair binary at $REPAIR_BIN (set LAMFS_REPAIR_BIN)"
 command -v curl >/dev/null || skip "curl missing"
 
-# The test server is shared by every S3 test; starting it is idempotent.
-s3info=$(bash "$REPO/tests/s3server/start.sh" 2>"$WORK/s3server.log") ||
-	skip "S3 test server unavailable: $(tail -n 3 "$WORK/s3server.log")"
-eval "$s3info"
+# Its own S3 test server, on free ports with its state under $WORK, stopped
+# at the end (s3env.sh).
+s3_server_start "${E2E_S3_PORT:-18780}"
 export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export AWS_ENDPOINT_URL=$S3_ENDPOINT AWS_REGION=$S3_REGION
 unset AWS_PROFILE AWS_SESSION_TOKEN
