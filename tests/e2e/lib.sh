@@ -719,48 +719,36 @@ def content(tag, i):
 def ename(e):
     return errno.errorcode.get(e.errno, str(e.errno))
 
+# Save content(tag, i) at path; print "TAG I OK", or the errno name (with
+# "@open"/"@write" when it failed before close()).
+def save(path, tag, i):
+    data, step = content(tag, i), 'open'
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        step = 'write'
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:
+            os.close(fd)
+            raise
+        step = 'close'
+        os.close(fd)
+        print('%s %d OK' % (tag, i), flush=True)
+    except OSError as e:
+        print('%s %d %s%s' % (tag, i, ename(e), '' if step == 'close' else '@' + step),
+              flush=True)
+
 def write(path, tag, n):
     for i in range(1, n + 1):
-        data, step = content(tag, i), 'open'
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            step = 'write'
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            except OSError:
-                os.close(fd)
-                raise
-            step = 'close'
-            os.close(fd)
-            print('%s %d OK' % (tag, i), flush=True)
-        except OSError as e:
-            print('%s %d %s%s' % (tag, i, ename(e), '' if step == 'close' else '@' + step),
-                  flush=True)
+        save(path, tag, i)
 
 def burst(d, tag, stop):
     i = 0
     while not os.path.exists(stop):
         i += 1
-        path = os.path.join(d, '%s-%d.dat' % (tag, i))
-        data, step = content(tag, i), 'open'
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            step = 'write'
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            except OSError:
-                os.close(fd)
-                raise
-            step = 'close'
-            os.close(fd)
-            print('%s %d OK' % (tag, i), flush=True)
-        except OSError as e:
-            print('%s %d %s%s' % (tag, i, ename(e), '' if step == 'close' else '@' + step),
-                  flush=True)
+        save(os.path.join(d, '%s-%d.dat' % (tag, i)), tag, i)
 
 def check(data):
     try:
