@@ -1510,8 +1510,12 @@ static int lamfs_getxattr(const char *path, const char *name, char *value, size_
 	struct meta_entry e;
 	int rc;
 
-	/* ls -l asks every file for security.selinux and the POSIX ACLs: none
-	 * exists here, and the answer needs no lookup. */
+	/* lamfs keeps no security labels and no ACLs: EOPNOTSUPP, as on a
+	 * filesystem without them, which also tells ls -l (it asks every file
+	 * for security.selinux and system.posix_acl_access) to stop asking for
+	 * the rest of the mount.  Other user.* names simply do not exist. */
+	if (strncmp(name, "user.", 5) != 0)
+		return -EOPNOTSUPP;
 	if (strncmp(name, "user.lamfs.", 11) != 0)
 		return -ENODATA;
 	rc = xattr_lookup(path, &e);
@@ -1547,6 +1551,8 @@ static int lamfs_setxattr(const char *path, const char *name, const char *value,
 static int lamfs_removexattr(const char *path, const char *name)
 {
 	(void)path;
+	if (strncmp(name, "user.", 5) != 0)
+		return -EOPNOTSUPP;
 	return strncmp(name, "user.lamfs.", 11) == 0 ? -EPERM : -ENODATA;
 }
 

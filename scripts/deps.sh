@@ -20,7 +20,7 @@ build_pkgs=(
 test_pkgs=(
 	rsync tar attr sqlite3 openssl python3 util-linux coreutils diffutils
 	findutils procps fuse3 gzip bsdutils curl jq
-	postgresql-15 clang valgrind
+	postgresql-15 clang valgrind strace
 )
 
 want=("${build_pkgs[@]}")

@@ -8,7 +8,8 @@
 # or delete on A is seen on B within the timeout (polled, generous bound).
 # Also: cache_timeout values are checked (refused with a message, nothing
 # mounted), `ls -l` agrees with stat (READDIRPLUS attributes), getxattr of
-# names outside user.lamfs. gives ENODATA, st_blksize is 1 MiB, and the mount
+# security.* and system.* names gives EOPNOTSUPP (so ls -l stops asking after
+# the first file), other user.* names ENODATA, st_blksize is 1 MiB, and the mount
 # root shows the mounting user and the instance's creation time, and refuses
 # chmod/chown with EPERM.
 # timeout: 400
@@ -141,12 +142,22 @@ ls -ln --time-style=+%s "$ma/many" | awk 'NR > 1 { print $7, $1, $3, $4, $5, $6 
 assert_eq "ls -l vs stat" "$(cat "$WORK/stat.out")" "$(cat "$WORK/ls.out")"
 assert_eq "entries" 300 "$(wc -l <"$WORK/ls.out")"
 
-log "xattrs: only user.lamfs.* is looked up"
+log "xattrs: no labels or ACLs (EOPNOTSUPP), other user.* names absent"
 assert_fails "getfattr security.selinux" getfattr -n security.selinux "$ma/many/f1"
-assert_match "security.selinux" "No such attribute" "$E2E_LAST_ERR"
+assert_match "security.selinux" "Operation not supported" "$E2E_LAST_ERR"
 assert_fails "getfattr system.posix_acl_access" getfattr -n system.posix_acl_access "$ma/many/f1"
-assert_match "posix_acl_access" "No such attribute" "$E2E_LAST_ERR"
+assert_match "posix_acl_access" "Operation not supported" "$E2E_LAST_ERR"
+assert_fails "getfattr user.other" getfattr -n user.other "$ma/many/f1"
+assert_match "user.other" "No such attribute" "$E2E_LAST_ERR"
+assert_fails "setfattr security.test" setfattr -n security.test -v x "$ma/many/f1"
+assert_match "setfattr security.test" "Operation not supported" "$E2E_LAST_ERR"
 assert_eq "user.lamfs.version" "0000" "$(xattr "$ma/many/f1" user.lamfs.version)"
+# So ls -l asks for a label and an ACL once per mount, not once per file
+# (coreutils remembers a device that does not support them).
+strace -f -o "$WORK/ls.strace" -e trace=getxattr,lgetxattr ls -l "$ma/many" >/dev/null
+n=$(grep -c 'getxattr(' "$WORK/ls.strace" || true)
+log "ls -l of 300 files: $n getxattr calls"
+[[ $n -le 4 ]] || fail "ls -l made $n getxattr calls for 300 files (want <= 4)"
 
 log "two mounts: a new file on A is seen on B at once (no negative caching)"
 assert_errno ENOENT stat "$mb/x.txt"
