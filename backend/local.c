@@ -4,10 +4,11 @@
  * Objects are files under the storage root, named as given
  * (".lamindb/<uid><suffix>").  Every operation works relative to a directory
  * fd of the root (openat, renameat, ...), so the handle holds no mutable
- * state and is thread-safe without a lock.
+ * state but the dir_sync below (its own lock), and is thread-safe.
  *
  * put is atomic and durable: the bytes reach the final name only by rename(2)
- * from a complete, fsynced file, and the directory is fsynced after it.  A
+ * from a complete, fsynced file, and the directory is fsynced after it (one
+ * fsync shared by the puts and removes running at the time).  A
  * staging file on the same file system is hard-linked in (to a temporary, then
  * renamed) when the caller allows it, so no byte is copied; otherwise it is
  * copied into "<root>/.lamindb/.tmp.<name>.<rand>" first.  Temporaries left by a
@@ -22,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +41,27 @@
 #define LOCAL_IO_SIZE (1024 * 1024)
 #define LOCAL_LIST_DEPTH 16
 
+/*
+ * Concurrent puts and removes in the .lamindb folder share its fsync: a
+ * thread that needs the folder durable after its rename or unlink either
+ * runs the fsync or waits for one that started after its change (which
+ * covers it), so N writers at once make about 2 folder fsyncs, not N.
+ */
+struct dir_sync {
+	pthread_mutex_t lock;
+	pthread_cond_t done;     /* a fsync ended */
+	uint64_t asked;          /* changes that asked, numbered 1, 2, ... */
+	uint64_t synced;         /* changes up to this one are durable */
+	uint64_t failed;         /* the last failed fsync covered changes up to this */
+	int failed_rc;           /* and said this */
+	int running;             /* a fsync is running */
+};
+
 struct local_backend {
 	struct backend base;     /* first: a struct backend * points here */
 	char *root;              /* the storage root as opened */
 	int root_fd;             /* O_DIRECTORY fd of root; read-only after open */
+	struct dir_sync sync;    /* for the .lamindb folder */
 };
 
 struct local_reader {
@@ -108,6 +127,49 @@ static int fsync_dir(int dfd)
 	if (fsync(dfd) < 0 && errno != EINVAL)   /* EINVAL: fs without dir fsync */
 		rc = local_err();
 	return rc;
+}
+
+/* fsync_dir for a change just made in the folder dfd: shared with the
+ * other threads' changes when g is its dir_sync, alone when g is NULL. */
+static int fsync_dir_shared(struct dir_sync *g, int dfd)
+{
+	uint64_t mine, upto;
+	int rc;
+
+	if (!g)
+		return fsync_dir(dfd);
+	pthread_mutex_lock(&g->lock);
+	mine = ++g->asked;
+	while (g->synced < mine && g->failed < mine) {
+		if (g->running) {
+			pthread_cond_wait(&g->done, &g->lock);
+			continue;
+		}
+		/* Every change numbered up to `upto` was made before this fsync
+		 * starts, so it covers them all. */
+		g->running = 1;
+		upto = g->asked;
+		pthread_mutex_unlock(&g->lock);
+		rc = fsync_dir(dfd);
+		pthread_mutex_lock(&g->lock);
+		g->running = 0;
+		if (rc == 0) {
+			g->synced = upto;
+		} else {
+			g->failed = upto;
+			g->failed_rc = rc;
+		}
+		pthread_cond_broadcast(&g->done);
+	}
+	rc = g->synced >= mine ? 0 : g->failed_rc;
+	pthread_mutex_unlock(&g->lock);
+	return rc;
+}
+
+/* The dir_sync for folder `dir` of the root: .lamindb's, or none. */
+static struct dir_sync *dir_sync_of(struct local_backend *lb, const char *dir)
+{
+	return strcmp(dir, LAMFS_STORAGE_DIR) == 0 ? &lb->sync : NULL;
 }
 
 /* Copy len bytes from in at *off to out by read/write. */
@@ -189,8 +251,9 @@ static int fill_temp(int tfd, const struct backend_src *src)
 
 static int temp_name(const char *base, char tmp[NAME_MAX + 1]);
 
-/* Put by copying into a temporary in dfd and renaming it to base. */
-static int put_copy(int dfd, const char *base, const struct backend_src *src)
+/* Put by copying into a temporary in dfd and renaming it to base; g: the
+ * folder's dir_sync or NULL. */
+static int put_copy(struct dir_sync *g, int dfd, const char *base, const struct backend_src *src)
 {
 	char tmp[NAME_MAX + 1];
 	int tfd = -1;
@@ -213,7 +276,7 @@ static int put_copy(int dfd, const char *base, const struct backend_src *src)
 		rc = local_err();
 	if (rc == 0) {
 		created = 0;
-		rc = fsync_dir(dfd);
+		rc = fsync_dir_shared(g, dfd);
 		if (rc < 0)
 			unlinkat(dfd, base, 0);   /* not durable: leave nothing */
 	}
@@ -255,8 +318,8 @@ static int temp_name(const char *base, char tmp[NAME_MAX + 1])
  * so a caller whose save fails later can remove the object and still hold its
  * bytes.  -EXDEV when linking is impossible (the caller copies instead).
  */
-static int put_consume(int dfd, const char *base, const struct backend_src *src,
-		       int *consumed)
+static int put_consume(struct dir_sync *g, int dfd, const char *base,
+		       const struct backend_src *src, int *consumed)
 {
 	char tmp[NAME_MAX + 1];
 	int linked = 0;
@@ -281,7 +344,7 @@ static int put_consume(int dfd, const char *base, const struct backend_src *src,
 		unlinkat(dfd, tmp, 0);
 		linked = 0;
 		*consumed = 1;
-		rc = fsync_dir(dfd);
+		rc = fsync_dir_shared(g, dfd);
 		if (rc < 0) {
 			unlinkat(dfd, base, 0);   /* not durable: leave nothing */
 			*consumed = 0;
@@ -311,9 +374,9 @@ static int local_put(struct backend *b, const char *obj, const struct backend_sr
 	}
 	rc = -EXDEV;
 	if (can_consume(dfd, src))
-		rc = put_consume(dfd, base, src, consumed);
+		rc = put_consume(dir_sync_of(lb, dir), dfd, base, src, consumed);
 	if (rc == -EXDEV)   /* not allowed, other fs, or a bind mount in between */
-		rc = put_copy(dfd, base, src);
+		rc = put_copy(dir_sync_of(lb, dir), dfd, base, src);
 out:
 	if (dfd >= 0)
 		close(dfd);
@@ -403,7 +466,7 @@ static int local_remove(struct backend *b, const char *obj)
 	if (unlinkat(dfd, base, 0) < 0)
 		rc = local_err();
 	else
-		rc = fsync_dir(dfd);
+		rc = fsync_dir_shared(dir_sync_of(lb, dir), dfd);
 out:
 	if (dfd >= 0)
 		close(dfd);
@@ -572,6 +635,8 @@ static void local_free(struct backend *b)
 
 	if (lb->root_fd >= 0)
 		close(lb->root_fd);
+	pthread_cond_destroy(&lb->sync.done);
+	pthread_mutex_destroy(&lb->sync.lock);
 	free(lb->root);
 	free(lb->base.url);
 	free(lb);
@@ -643,6 +708,8 @@ int backend_local_open(const char *root, struct backend **out, char **errmsg)
 		goto out;
 	lb->root_fd = -1;
 	lb->base.ops = &local_ops;
+	pthread_mutex_init(&lb->sync.lock, NULL);
+	pthread_cond_init(&lb->sync.done, NULL);
 	lb->root = strdup(root);
 	lb->base.url = strdup(root);
 	if (!lb->root || !lb->base.url)

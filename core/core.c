@@ -298,10 +298,11 @@ void core_staging_path(const struct core *c, const char *uid, char *out, size_t 
 }
 
 /* The common start of a save: fsync and hash the stage, insert the record
- * flagged (or find it is there already).  On 0, *state says which. */
+ * flagged (or find it is there already).  On 0, *state says which.  flags:
+ * META_BEGIN_LAZY when the caller finishes the save before it returns. */
 static int save_begin(struct core *c, struct core_stage *s, const char *key,
 		      const struct core_attrs *attrs, struct lamfs_record *rec,
-		      struct hash_result *hr, enum meta_save_state *state)
+		      struct hash_result *hr, enum meta_save_state *state, unsigned flags)
 {
 	int rc = key_check(key);
 
@@ -323,7 +324,7 @@ static int save_begin(struct core *c, struct core_stage *s, const char *key,
 	if (rc < 0)
 		goto out;
 	fill_record(rec, key, hr, attrs);
-	rc = meta_save_begin(c->meta, rec, state);
+	rc = meta_save_begin(c->meta, rec, state, flags);
 	if (rc == 0 && *state != META_SAVE_EXISTS)
 		stage_name_for(s, rec->uid);
 out:
@@ -349,7 +350,10 @@ int core_save(struct core *c, struct core_stage *s, const char *key,
 		rec = s->base; /* nothing new since the last save */
 		goto done;
 	}
-	rc = save_begin(c, s, key, attrs, &rec, &hr, &state);
+	/* Lazy: nobody learns of this save before its finish commits, and that
+	 * durable commit makes the flagged record durable too.  A power loss
+	 * before it leaves at most an orphan object (lamfs-repair removes it). */
+	rc = save_begin(c, s, key, attrs, &rec, &hr, &state, META_BEGIN_LAZY);
 	if (rc < 0 || state == META_SAVE_EXISTS)
 		goto done;
 	rc = fault_check("save.flagged");
@@ -411,7 +415,8 @@ int core_save_deferred(struct core *c, struct core_stage *s, const char *key,
 		rec = s->base;
 		goto done;
 	}
-	rc = save_begin(c, s, key, attrs, &rec, &hr, &state);
+	/* Durable: close() returns on the strength of this flagged record. */
+	rc = save_begin(c, s, key, attrs, &rec, &hr, &state, 0);
 	if (rc < 0 || state == META_SAVE_EXISTS)
 		goto done;
 	rc = fault_check("save.flagged");

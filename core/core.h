@@ -9,7 +9,9 @@
  * The save sequence (DESIGN.md), run by core_save():
  *   stage: writes go to a staging file, hashed as they stream in
  *   fsync staging, finish hashes               (fault point save.staged)
- *   meta_save_begin: insert the record flagged  (fault point save.flagged)
+ *   meta_save_begin: insert the record flagged  (fault point save.flagged;
+ *     committed lazily: the finish's durable commit makes it durable; a
+ *     deferred save, whose close() returns here, commits it durably)
  *   backend_put: upload                          (fault point save.uploaded)
  *   meta_save_finish: clear the flag, move is_latest
  *   drop staging

@@ -353,14 +353,15 @@ int meta_totals(struct meta *m, uint64_t *files, uint64_t *bytes)
 
 /* ---- the save sequence ---- */
 
-int meta_save_begin(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state)
+int meta_save_begin(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state,
+		    unsigned flags)
 {
-	int rc = (rec && state) ? key_check(rec->key) : -EINVAL;
+	int rc = (rec && state && !(flags & ~META_BEGIN_LAZY)) ? key_check(rec->key) : -EINVAL;
 
 	if (rc < 0)
 		goto out;
 	pthread_mutex_lock(&m->lock);
-	rc = m->ops->save_begin(m, rec, state);
+	rc = m->ops->save_begin(m, rec, state, flags);
 	pthread_mutex_unlock(&m->lock);
 out:
 	return rc;

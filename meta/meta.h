@@ -162,11 +162,23 @@ enum meta_save_state {
  * newest request wins).  EXISTS changes nothing.
  * On 0, *state says which and rec is the full record (uid, id, times set);
  * on an error rec is unchanged.
+ * flags: 0, or META_BEGIN_LAZY: the commit need not be durable when this
+ * returns, only visible; it becomes durable with the next durable commit of
+ * this handle (the save's own meta_save_finish).  For a save whose caller
+ * waits for the finish anyway (sync mode): a power loss before it loses the
+ * flagged record, and what was stored meanwhile is an orphan object that
+ * lamfs-repair removes, as after a crash between a delete's commit and its
+ * object removal.  A process crash loses nothing.  A store that could lose
+ * the commit while the caller lives on (PostgreSQL: its server restarts)
+ * ignores the flag, since the finish would then mistake the lost record for
+ * one removed meanwhile.
  * Errors: -EISDIR a folder exists at key, -ENOTDIR an ancestor is a file,
  * -EINVAL no storage row with rec->storage_id, -EBUSY no free uid after a few
  * attempts (random stems collided).
  */
-int meta_save_begin(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state);
+#define META_BEGIN_LAZY 1u
+int meta_save_begin(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state,
+		    unsigned flags);
 
 /*
  * Finish a save: clear the flag of `uid` and make it the latest version of its

@@ -44,7 +44,8 @@ struct meta_ops {
 		    struct lamfs_record *v, size_t cap, size_t *n);
 	int (*totals)(struct meta *m, uint64_t *files, uint64_t *bytes);
 
-	int (*save_begin)(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state);
+	int (*save_begin)(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state,
+			  unsigned flags);
 	int (*save_finish)(struct meta *m, const char *uid, struct lamfs_record *rec);
 	int (*save_abort)(struct meta *m, const char *uid);
 

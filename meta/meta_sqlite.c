@@ -158,6 +158,8 @@ _Static_assert(sizeof(sq_migrations) / sizeof(sq_migrations[0]) == META_SCHEMA_V
 	X(ROLLBACK_TO, "ROLLBACK TO sq_job")                                         \
 	X(PRAGMA_SCHEMA, "PRAGMA schema_version")                                    \
 	X(PRAGMA_WAL, "PRAGMA journal_mode = WAL")                                   \
+	X(SYNC_FULL, "PRAGMA synchronous = FULL")                                    \
+	X(SYNC_NORMAL, "PRAGMA synchronous = NORMAL")                                \
 	X(MASTER_COUNT, "SELECT count(*) FROM sqlite_master")                        \
 	X(SCHEMA_HAS, "SELECT count(*) FROM sqlite_master "                          \
 		      "WHERE type = 'table' AND name = 'lamfs_schema'")              \
@@ -253,6 +255,7 @@ struct msq;
  */
 struct sq_job {
 	int (*run)(struct msq *q, struct sq_job *j);  /* the step's body, in a transaction */
+	int lazy;              /* its commit need not be durable (META_BEGIN_LAZY) */
 	int rc;                /* 1 until run; then its result (or the group's error) */
 	int done;              /* its group has ended: rc is final */
 	struct sq_job *next;   /* the next job in the queue or in the running group */
@@ -271,6 +274,7 @@ struct msq {
 	int readonly;                 /* opened with META_READONLY: writes say -EROFS */
 	sqlite3_stmt *st[SQ_NSTMT];   /* prepared on first use, finalised at close */
 	int busy;                     /* a group COMMIT is running on db, lock released */
+	int sync_normal;              /* synchronous=NORMAL set for a lazy group (sq_sync) */
 	pthread_cond_t idle;          /* with base.lock: busy dropped, or a group ended */
 	struct sq_job *queue;         /* save steps waiting for the next group, FIFO */
 	struct sq_job **queue_tail;   /* where the next job is linked in */
@@ -467,13 +471,35 @@ static int rec_step(struct msq *q, sqlite3_stmt *s, struct lamfs_record *out)
 /* ---- transactions ---- */
 
 /* Start a transaction: a write one takes the write lock now. */
+/* Make commits durable (full = 1: synchronous=FULL, as the connection
+ * opens) or not (0: NORMAL, for a group of lazy save steps only).  Outside a
+ * transaction; 0 or -errno. */
+static int sq_sync(struct msq *q, int full)
+{
+	int rc = 0;
+
+	if (q->sync_normal == !full)
+		goto out;
+	rc = sq_run1(q, full ? SQ_SYNC_FULL : SQ_SYNC_NORMAL, NULL);
+	if (rc == 0)
+		q->sync_normal = !full;
+	else
+		log_err("meta: cannot set synchronous = %s: %s", full ? "FULL" : "NORMAL",
+			sqlite3_errmsg(q->db));
+out:
+	return rc;
+}
+
+/* Every write transaction but a lazy group's starts durable. */
 static int sq_begin(struct msq *q, int write)
 {
 	int rc = 0;
 
 	if (write && q->readonly)
 		rc = -EROFS;
-	else
+	if (rc == 0 && write)
+		rc = sq_sync(q, 1);
+	if (rc == 0)
 		rc = sq_run1(q, write ? SQ_BEGIN_WRITE : SQ_BEGIN, NULL);
 	return rc;
 }
@@ -500,7 +526,10 @@ static int sq_end(struct msq *q, int rc)
  *
  * Every member returns only after the COMMIT holding its change is durable;
  * when the COMMIT (or BEGIN) fails, every member gets that error, and the core
- * fails its save as it always did.  Nothing uncommitted is ever read as
+ * fails its save as it always did.  The one exception: a group of lazy jobs
+ * only (META_BEGIN_LAZY) commits with synchronous=NORMAL, no WAL fsync; the
+ * WAL is append-only, so the next durable commit (the save's finish) makes it
+ * durable too.  The connection is back at FULL before anything else runs.  Nothing uncommitted is ever read as
  * committed: this process's reads use this connection and wait (sq_prep) while
  * a COMMIT is running, so they see the group either not yet begun or
  * committed; other connections and processes see a WAL commit only once it is
@@ -557,11 +586,18 @@ static int group_commit(struct msq *q)
 static void group_lead(struct msq *q)
 {
 	struct sq_job *list = q->queue, *j;
-	int rc;
+	int lazy = 1, rc = 0;
 
 	q->queue = NULL;
 	q->queue_tail = &q->queue;
-	rc = sq_begin(q, 1);
+	for (j = list; j; j = j->next)
+		lazy = lazy && j->lazy;
+	if (q->readonly)
+		rc = -EROFS;
+	if (rc == 0)
+		rc = sq_sync(q, !lazy);
+	if (rc == 0)
+		rc = sq_run1(q, SQ_BEGIN_WRITE, NULL);
 	for (j = list; rc == 0 && j; j = j->next) {
 		j->rc = job_run(q, j);
 		if (sqlite3_get_autocommit(q->db))   /* SQLite dropped the whole transaction */
@@ -569,6 +605,8 @@ static void group_lead(struct msq *q)
 	}
 	if (rc == 0)
 		rc = group_commit(q);
+	if (lazy)
+		sq_sync(q, 1);   /* on failure the next write's sq_begin tries again */
 	for (j = list; j; j = j->next) {
 		if (rc < 0 && j->rc >= 0)
 			j->rc = rc;
@@ -1580,9 +1618,14 @@ static int begin_job_run(struct msq *q, struct sq_job *j)
 	return begin_body(q, b->in, &b->res, &b->st, now_ns());
 }
 
-static int sq_save_begin(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state)
+static int sq_save_begin(struct meta *m, struct lamfs_record *rec, enum meta_save_state *state,
+			 unsigned flags)
 {
-	struct begin_job b = { .job.run = begin_job_run, .in = rec };
+	struct begin_job b = {
+		.job.run = begin_job_run,
+		.job.lazy = (flags & META_BEGIN_LAZY) != 0,
+		.in = rec,
+	};
 	int rc = group_run(msq(m), &b.job);
 
 	if (rc == -EAGAIN) {

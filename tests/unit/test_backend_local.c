@@ -2,11 +2,13 @@
  * test_backend_local.c — what only the local backend promises: opening a
  * root, temporaries named ".lamindb/.tmp.*" and their cleanup, a crash in
  * the middle of a put, a read-only or full storage root (on real mounts in a
- * private mount namespace), staging on another file system.
+ * private mount namespace), staging on another file system, puts and
+ * removes from many threads at once (they share the folder's fsync).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -180,6 +182,135 @@ static void test_replace_under_reader(void **state)
 	free(back);
 	free(a);
 	free(c);
+}
+
+/* Linking a staging file in: at a free name directly; over another object
+ * (replaced atomically); and again over itself (a save resumed after its
+ * object was stored).  Never a temporary left. */
+static void test_consume_replace(void **state)
+{
+	unsigned char *a = test_bytes(5000, 11);
+	unsigned char *c = test_bytes(7000, 12);
+	struct backend *b = open_root();
+	struct test_staging sa, sc;
+	unsigned char *back;
+	size_t got = 0;
+	struct stat st1, st2;
+	char path[300];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/r.bin", lamindb);
+	test_staging_make(&sa, staging, "ra", a, 5000, 1);
+	assert_int_equal(test_put(b, ".lamindb/r.bin", &sa), 1);
+	assert_int_equal(stat(path, &st1), 0);
+	assert_int_equal(fstat(sa.src.fd, &st2), 0);
+	assert_int_equal(st1.st_ino, st2.st_ino);   /* linked, not copied */
+	assert_int_equal(test_put(b, ".lamindb/r.bin", &sa), 1);   /* over itself */
+	test_staging_make(&sc, staging, "rc", c, 7000, 1);
+	assert_int_equal(test_put(b, ".lamindb/r.bin", &sc), 1);   /* over another */
+	back = test_read_all(b, ".lamindb/r.bin", 4096, &got);
+	assert_int_equal(got, 7000);
+	assert_memory_equal(back, c, 7000);
+	assert_int_equal(count_temps(), 0);
+	assert_int_equal(backend_remove(b, ".lamindb/r.bin"), 0);
+	test_staging_drop(&sa);
+	test_staging_drop(&sc);
+	backend_free(b);
+	free(back);
+	free(a);
+	free(c);
+}
+
+/* ---- many threads at once ---- */
+
+#define CC_THREADS 6
+#define CC_PUTS 40
+
+struct cc_arg {
+	struct backend *b;
+	int t;
+	int errors;   /* calls that did not return 0 */
+};
+
+static void cc_obj(int t, int i, char *out, size_t len)
+{
+	snprintf(out, len, ".lamindb/cc%d_%d.bin", t, i);
+}
+
+/* Object i of thread t holds its own name; every third is removed again.
+ * Even puts may consume the staging file (link), odd ones are copied. */
+static void *cc_worker(void *p)
+{
+	struct cc_arg *a = p;
+	char obj[64], path[256];
+	int i;
+
+	for (i = 0; i < CC_PUTS; i++) {
+		struct backend_src src = { 0 };
+		size_t len;
+		int fd, consumed = 0;
+
+		cc_obj(a->t, i, obj, sizeof(obj));
+		snprintf(path, sizeof(path), "%s/cc%d", staging, a->t);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		len = strlen(obj);
+		if (fd < 0 || write(fd, obj, len) != (ssize_t)len || fsync(fd) != 0) {
+			a->errors++;
+		} else {
+			src.path = path;
+			src.fd = fd;
+			src.size = len;
+			src.may_consume = i % 2 == 0;
+			if (backend_put(a->b, obj, &src, &consumed) != 0)
+				a->errors++;
+			if (i % 3 == 0 && backend_remove(a->b, obj) != 0)
+				a->errors++;
+		}
+		if (fd >= 0)
+			close(fd);
+		unlink(path);
+	}
+	return NULL;
+}
+
+/* Puts and removes from several threads: every call succeeds, and exactly the
+ * objects not removed are there, each with its bytes. */
+static void test_concurrent_puts(void **state)
+{
+	struct backend *b = open_root();
+	struct cc_arg args[CC_THREADS];
+	pthread_t th[CC_THREADS];
+	char obj[64];
+	int t, i;
+
+	(void)state;
+	for (t = 0; t < CC_THREADS; t++) {
+		args[t] = (struct cc_arg){ .b = b, .t = t };
+		assert_int_equal(pthread_create(&th[t], NULL, cc_worker, &args[t]), 0);
+	}
+	for (t = 0; t < CC_THREADS; t++) {
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+		assert_int_equal(args[t].errors, 0);
+	}
+	for (t = 0; t < CC_THREADS; t++) {
+		for (i = 0; i < CC_PUTS; i++) {
+			uint64_t size = 0;
+
+			cc_obj(t, i, obj, sizeof(obj));
+			if (i % 3 == 0) {
+				assert_int_equal(backend_stat(b, obj, &size), -ENOENT);
+			} else {
+				size_t got = 0;
+				unsigned char *back = test_read_all(b, obj, 4096, &got);
+
+				assert_int_equal(got, strlen(obj));
+				assert_memory_equal(back, obj, got);
+				free(back);
+			}
+		}
+	}
+	assert_int_equal(count_temps(), 0);
+	backend_free(b);
 }
 
 #ifdef LAMFS_FAULT_INJECTION
@@ -427,6 +558,8 @@ int main(void)
 		cmocka_unit_test(test_open),
 		cmocka_unit_test(test_open_urls),
 		cmocka_unit_test(test_replace_under_reader),
+		cmocka_unit_test(test_consume_replace),
+		cmocka_unit_test(test_concurrent_puts),
 		cmocka_unit_test(test_fault_mid),
 		cmocka_unit_test(test_crash_mid_and_cleanup),
 		cmocka_unit_test(test_readonly_root),

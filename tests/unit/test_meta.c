@@ -410,7 +410,7 @@ static void begin(struct meta *m, const char *key, const char *content,
 	enum meta_save_state st = (enum meta_save_state)-1;
 
 	rec_init(out, key, content);
-	assert_int_equal(meta_save_begin(m, out, &st), 0);
+	assert_int_equal(meta_save_begin(m, out, &st, 0), 0);
 	assert_int_equal(st, want);
 }
 
@@ -820,6 +820,41 @@ static void test_save_abort(void **state)
 	assert_int_equal(nrec(f, "a.txt"), 1);
 }
 
+/* META_BEGIN_LAZY: the flagged record is committed (every connection sees
+ * it, still hidden), finishes and aborts as a durable one does, and the
+ * commits after it work; an unknown flag is EINVAL and inserts nothing. */
+static void test_save_lazy(void **state)
+{
+	struct fx *f = *state;
+	struct lamfs_record r, got;
+	struct meta_entry e;
+	enum meta_save_state st = (enum meta_save_state)-1;
+	struct meta *m2 = NULL;
+
+	assert_int_equal(meta_open(f->url, 0, &m2), 0);
+	rec_init(&r, "lazy/a", "one");
+	assert_int_equal(meta_save_begin(f->m, &r, &st, META_BEGIN_LAZY), 0);
+	assert_int_equal(st, META_SAVE_NEW);
+	assert_int_equal(meta_get_uid(m2, r.uid, &got), 0);
+	assert_int_equal(got.storage_ongoing, 1);
+	assert_int_equal(meta_lookup(m2, "lazy/a", &e), -ENOENT);
+	assert_int_equal(meta_save_finish(f->m, r.uid, NULL), 0);
+	assert_int_equal(meta_lookup(m2, "lazy/a", &e), 0);
+	assert_string_equal(e.rec.uid, r.uid);
+	assert_int_equal(e.rec.storage_ongoing, 0);
+
+	rec_init(&r, "lazy/b", "two");
+	assert_int_equal(meta_save_begin(m2, &r, &st, META_BEGIN_LAZY), 0);
+	assert_int_equal(meta_save_abort(m2, r.uid), 0);
+	assert_int_equal(meta_get_uid(f->m, r.uid, NULL), -ENOENT);
+	mkdir_ok(f->m, "after");   /* a durable commit right after a lazy one */
+
+	rec_init(&r, "lazy/c", "three");
+	assert_int_equal(meta_save_begin(f->m, &r, &st, 2u), -EINVAL);
+	assert_int_equal(q1(f, "SELECT count(*) FROM artifact", NULL), 1);
+	meta_close(m2);
+}
+
 static void test_save_errors(void **state)
 {
 	struct fx *f = *state;
@@ -830,16 +865,16 @@ static void test_save_errors(void **state)
 	mkdir_ok(f->m, "dir");
 
 	rec_init(&r, "dir", "y");
-	assert_int_equal(meta_save_begin(f->m, &r, &st), -EISDIR);
+	assert_int_equal(meta_save_begin(f->m, &r, &st, 0), -EISDIR);
 	rec_init(&r, "file/inside", "y");
-	assert_int_equal(meta_save_begin(f->m, &r, &st), -ENOTDIR);
+	assert_int_equal(meta_save_begin(f->m, &r, &st, 0), -ENOTDIR);
 	rec_init(&r, "file/deeper/inside", "y");
-	assert_int_equal(meta_save_begin(f->m, &r, &st), -ENOTDIR);
+	assert_int_equal(meta_save_begin(f->m, &r, &st, 0), -ENOTDIR);
 	rec_init(&r, "dir/x", "y");
 	r.storage_id = 9;
-	assert_int_equal(meta_save_begin(f->m, &r, &st), -EINVAL);
+	assert_int_equal(meta_save_begin(f->m, &r, &st, 0), -EINVAL);
 	rec_init(&r, "a//b", "y");
-	assert_int_equal(meta_save_begin(f->m, &r, &st), -EINVAL);
+	assert_int_equal(meta_save_begin(f->m, &r, &st, 0), -EINVAL);
 	assert_int_equal(q1(f, "SELECT count(*) FROM artifact", NULL), 1);
 	assert_int_equal(nfolder(f, "file"), 0);
 
@@ -1458,14 +1493,15 @@ static void *saver(void *p)
 	for (i = 0; i < 25; i++) {
 		snprintf(key, sizeof(key), "t%d/f%d", a->t, i);
 		rec_init(&r, key, key);
-		if (meta_save_begin(a->m, &r, &st) != 0 || meta_save_finish(a->m, r.uid, NULL) != 0)
+		if (meta_save_begin(a->m, &r, &st, a->t % 2 ? META_BEGIN_LAZY : 0) != 0 ||
+		    meta_save_finish(a->m, r.uid, NULL) != 0)
 			a->failures++;
 	}
 	return NULL;
 }
 
-/* Threads share one handle; a second handle (as another process would) writes
- * to the same file at the same time. */
+/* Threads share one handle (odd ones begin lazily); a second handle (as
+ * another process would) writes to the same file at the same time. */
 static void test_concurrent(void **state)
 {
 	struct fx *f = *state;
@@ -1522,7 +1558,9 @@ static void *mix_saver(void *p)
 			snprintf(key, sizeof(key), "mix%d/f%d", a->t, i);
 		snprintf(content, sizeof(content), "mix %d %d", a->t, i);
 		rec_init(&r, key, content);
-		rc = meta_save_begin(a->m, &r, &st);
+		/* odd threads begin lazily: groups of lazy steps only, and
+		 * groups mixing both, commit alike */
+		rc = meta_save_begin(a->m, &r, &st, a->t % 2 ? META_BEGIN_LAZY : 0);
 		if (rc == 0)
 			rc = meta_save_finish(a->m, r.uid, NULL);
 		if (i % 5 == 0 ? rc != -EISDIR : rc != 0)
@@ -1605,7 +1643,7 @@ static void *race_saver(void *p)
 	for (i = 0; i < RACE_SAVES; i++) {
 		snprintf(content, sizeof(content), "handle %d save %d", a->t, i);
 		rec_init(&r, "race/same.txt", content);
-		rc = meta_save_begin(a->m, &r, &st);
+		rc = meta_save_begin(a->m, &r, &st, 0);
 		if (rc == 0 && st != META_SAVE_NEW)
 			rc = -EEXIST;
 		if (rc == 0)
@@ -1703,7 +1741,7 @@ static void test_invalid_utf8_key(void **state)
 	{
 		enum meta_save_state st;
 
-		assert_int_equal(meta_save_begin(f->m, &r, &st), -EILSEQ);
+		assert_int_equal(meta_save_begin(f->m, &r, &st, 0), -EILSEQ);
 	}
 	assert_int_equal(mkdir_rc(f->m, "bad\xff"), -EILSEQ);
 	assert_int_equal(meta_rename(f->m, "ok", "bad\xff", 0, &d), -EILSEQ);
@@ -1981,7 +2019,7 @@ static void *burst_saver(void *p)
 	for (i = 0; i < BURST; i++) {
 		snprintf(key, sizeof(key), "%s/%03d", b->prefix, i);
 		rec_init(&r, key, key);
-		rc = meta_save_begin(b->m, &r, &st);
+		rc = meta_save_begin(b->m, &r, &st, 0);
 		if (rc == 0) {
 			memcpy(b->uid[i], r.uid, sizeof(b->uid[i]));
 			rc = meta_save_finish(b->m, r.uid, NULL);
@@ -2156,6 +2194,7 @@ static const struct meta_case {
 	{ "pg_not_lamfs", test_pg_not_lamfs, S_PG },
 	{ "save_new_finish_versions", test_save_new_finish_versions, S_ALL },
 	{ "save_abort", test_save_abort, S_ALL },
+	{ "save_lazy", test_save_lazy, S_ALL },
 	{ "save_errors", test_save_errors, S_ALL },
 	{ "lookup_readdir", test_lookup_readdir, S_ALL },
 	{ "versions_foreach", test_versions_foreach, S_ALL },

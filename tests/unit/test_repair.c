@@ -187,7 +187,7 @@ static void flag(struct fx *f, const char *key, const char *content, struct lamf
 	rec->branch_id = 1;
 	rec->storage_id = 1;
 	rec->mode = 0644;
-	assert_int_equal(meta_save_begin(core_meta(f->c), rec, &st), 0);
+	assert_int_equal(meta_save_begin(core_meta(f->c), rec, &st, 0), 0);
 	assert_int_equal(st, META_SAVE_NEW);
 	assert_int_equal(rec->storage_ongoing, 1);
 }
