@@ -4,8 +4,10 @@
  * Below the multipart threshold: one PUT with Content-MD5 (the md5 the core
  * already computed) and x-amz-content-sha256 (its sha256), so the server
  * refuses a body that changed on the way.  Above it: a multipart upload whose
- * parts go out LAMFS_S3_PARALLEL at a time, each with its own Content-MD5 and
- * sha256, streamed from the staging fd with pread; any failure aborts the
+ * parts go out LAMFS_S3_PARALLEL at a time, each with its own sha256 in the
+ * signature (x-amz-content-sha256: the server checks the body against it, so
+ * a per-part Content-MD5 would only cost another, slower, pass over the
+ * bytes), streamed from the staging fd with pread; any failure aborts the
  * upload, so no part is left behind (cleanup_incomplete catches a crash).
  * Both forms are atomic on S3: the key shows the old object or the new one.
  *
@@ -44,13 +46,13 @@ static void s3_hex(const unsigned char *in, size_t n, char *out)
 
 int s3_hash_range(int fd, uint64_t off, uint64_t len, unsigned char *md5, char *sha256_hex)
 {
-	EVP_MD_CTX *m = EVP_MD_CTX_new(), *h = EVP_MD_CTX_new();
+	EVP_MD_CTX *m = md5 ? EVP_MD_CTX_new() : NULL, *h = EVP_MD_CTX_new();
 	unsigned char *buf = malloc(S3_HASH_BUF), dig[32];
 	uint64_t done = 0;
 	ssize_t n;
 	int rc = 0;
 
-	if (!m || !h || !buf || !EVP_DigestInit_ex(m, EVP_md5(), NULL) ||
+	if ((md5 && (!m || !EVP_DigestInit_ex(m, EVP_md5(), NULL))) || !h || !buf ||
 	    !EVP_DigestInit_ex(h, EVP_sha256(), NULL)) {
 		rc = -ENOMEM;
 		goto out;
@@ -65,7 +67,8 @@ int s3_hash_range(int fd, uint64_t off, uint64_t len, unsigned char *md5, char *
 			rc = n < 0 ? -errno : -EIO;        /* 0: the file is shorter */
 			goto out;
 		}
-		EVP_DigestUpdate(m, buf, (size_t)n);
+		if (m)
+			EVP_DigestUpdate(m, buf, (size_t)n);
 		EVP_DigestUpdate(h, buf, (size_t)n);
 		done += (uint64_t)n;
 	}
@@ -237,27 +240,23 @@ static void s3_mpu_sweep(struct s3_mpu *m, const char *keep)
 			 w.n == 1 ? "" : "s", m->key);
 }
 
-/* Hash part i, then send it; its ETag goes to m->etags[i]. */
+/* Hash part i (sha256, signed), then send it; its ETag goes to m->etags[i]. */
 static int s3_mpu_part(struct s3_mpu *m, unsigned i)
 {
 	uint64_t off = (uint64_t)i * m->part_size;
 	uint64_t len = m->size - off < m->part_size ? m->size - off : m->part_size;
-	unsigned char md5[16];
-	char md5b64[32], sha[65], num[16];
+	char sha[65], num[16];
 	struct sigv4_param q[] = { { "partNumber", num }, { "uploadId", m->upload_id } };
-	struct sigv4_header h[1] = { { "Content-MD5", md5b64 } };
 	struct s3_body bd = { .fd = m->fd, .off = off, .len = len };
 	struct s3_request rq = { .method = "PUT", .key = m->key, .query = q, .nquery = 2,
-				 .headers = h, .nheaders = 1, .body = &bd,
-				 .payload_sha256 = sha };
+				 .body = &bd, .payload_sha256 = sha };
 	struct s3_response rs;
 	int rc;
 
 	snprintf(num, sizeof(num), "%u", i + 1);
-	rc = s3_hash_range(m->fd, off, len, md5, sha);
+	rc = s3_hash_range(m->fd, off, len, NULL, sha);
 	if (rc)
 		goto out;
-	s3_md5_b64(md5, md5b64);
 	rc = s3_perform(m->s, &rq, &rs);
 	if (rc == 0 && !rs.etag[0]) {
 		log_err("s3: part %u of %s: no ETag in the answer", i + 1, m->key);

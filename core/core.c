@@ -282,7 +282,7 @@ static int save_upload(struct core *c, struct core_stage *s, const struct lamfs_
 		.path = s->path,
 		.fd = s->fd,
 		.size = hr->size,
-		.md5 = hr->md5,
+		.md5 = hr->md5_ok ? hr->md5 : NULL,
 		.sha256_hex = hr->checksum,
 		.may_consume = 1,
 		.synced = 1,   /* save_begin fsynced the stage */
@@ -523,7 +523,7 @@ int core_upload_flagged(struct core *c, const char *uid, int locked_fd)
 	src.path = path;
 	src.fd = fd;
 	src.size = hr.size;
-	src.md5 = hr.md5;
+	src.md5 = hr.md5_ok ? hr.md5 : NULL;
 	src.sha256_hex = hr.checksum;
 	src.may_consume = 1;
 	/* staging/<uid> gets that name only after save_begin has fsynced it

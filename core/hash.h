@@ -24,7 +24,10 @@ struct hash_result {
 	char hash[LAMFS_HASH_LEN + 1];
 	char hash_type[LAMFS_HASH_TYPE_MAX + 1];   /* "md5" or "sha1-fl" */
 	char checksum[LAMFS_CHECKSUM_LEN + 1];      /* sha256, hex */
-	unsigned char md5[16];                      /* md5 of the whole content */
+	unsigned char md5[16];                      /* md5 of the whole content, */
+	int md5_ok;                                 /* when this is 1: only up to
+						     * LAMFS_HASH_CHUNK bytes (beyond,
+						     * nothing needs it) */
 	uint64_t size;
 };
 
