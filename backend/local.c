@@ -136,8 +136,10 @@ static int fsync_dir_shared(struct dir_sync *g, int dfd)
 	uint64_t mine, upto;
 	int rc;
 
-	if (!g)
-		return fsync_dir(dfd);
+	if (!g) {
+		rc = fsync_dir(dfd);
+		goto out;
+	}
 	pthread_mutex_lock(&g->lock);
 	mine = ++g->asked;
 	while (g->synced < mine && g->failed < mine) {
@@ -163,6 +165,7 @@ static int fsync_dir_shared(struct dir_sync *g, int dfd)
 	}
 	rc = g->synced >= mine ? 0 : g->failed_rc;
 	pthread_mutex_unlock(&g->lock);
+out:
 	return rc;
 }
 

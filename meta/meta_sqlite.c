@@ -470,7 +470,6 @@ static int rec_step(struct msq *q, sqlite3_stmt *s, struct lamfs_record *out)
 
 /* ---- transactions ---- */
 
-/* Start a transaction: a write one takes the write lock now. */
 /* Make commits durable (full = 1: synchronous=FULL, as the connection
  * opens) or not (0: NORMAL, for a group of lazy save steps only).  Outside a
  * transaction; 0 or -errno. */
@@ -490,7 +489,8 @@ out:
 	return rc;
 }
 
-/* Every write transaction but a lazy group's starts durable. */
+/* Start a transaction: a write one takes the write lock now, and commits
+ * durably (every write transaction but a lazy group's). */
 static int sq_begin(struct msq *q, int write)
 {
 	int rc = 0;
