@@ -3,8 +3,9 @@
  *
  * One pass feeds sha256 with every byte, and md5 and sha1 with the first
  * LAMFS_HASH_CHUNK bytes (md5 is needed only when that is all there is: for
- * the hash, and for S3's Content-MD5 of a single PUT; md5 is the slowest of
- * the three on CPUs with SHA extensions).  hash_finish() decides, as LaminDB's hash_file does:
+ * the hash, and for S3's Content-MD5 of a single PUT; it is the slowest of
+ * the three on CPUs with SHA extensions).  hash_finish() decides, as
+ * LaminDB's hash_file does:
  *   size <= CHUNK: md5 of everything, type "md5";
  *   size >  CHUNK: sha1(sha1(first CHUNK) || sha1(last CHUNK)), "sha1-fl",
  * then url-safe base64 without '=' cut to 22 characters.  The last chunk is

@@ -1505,19 +1505,33 @@ static int xattr_lookup(const char *path, struct meta_entry *e)
 	}
 }
 
+/*
+ * Which attributes a name is: lamfs's own (user.lamfs.*, read-only), another
+ * user.* name (none exists), or of a namespace lamfs does not keep at all
+ * (security labels, ACLs, trusted.*).  The last answer EOPNOTSUPP, as on a
+ * filesystem without them, which also tells ls -l (it asks every file for
+ * security.selinux and system.posix_acl_access) to stop asking for the rest
+ * of the mount.
+ */
+enum xattr_ns { XA_LAMFS, XA_USER, XA_OTHER };
+
+static enum xattr_ns xattr_ns_of(const char *name)
+{
+	static const char user[] = "user.", lamfs[] = "user.lamfs.";
+
+	if (strncmp(name, lamfs, sizeof(lamfs) - 1) == 0)
+		return XA_LAMFS;
+	return strncmp(name, user, sizeof(user) - 1) == 0 ? XA_USER : XA_OTHER;
+}
+
 static int lamfs_getxattr(const char *path, const char *name, char *value, size_t size)
 {
 	struct meta_entry e;
+	enum xattr_ns ns = xattr_ns_of(name);
 	int rc;
 
-	/* lamfs keeps no security labels and no ACLs: EOPNOTSUPP, as on a
-	 * filesystem without them, which also tells ls -l (it asks every file
-	 * for security.selinux and system.posix_acl_access) to stop asking for
-	 * the rest of the mount.  Other user.* names simply do not exist. */
-	if (strncmp(name, "user.", 5) != 0)
-		return -EOPNOTSUPP;
-	if (strncmp(name, "user.lamfs.", 11) != 0)
-		return -ENODATA;
+	if (ns != XA_LAMFS)   /* answered without a lookup */
+		return ns == XA_USER ? -ENODATA : -EOPNOTSUPP;
 	rc = xattr_lookup(path, &e);
 	if (rc < 0)
 		return writer_find_exists(path) ? -ENODATA : rc;
@@ -1545,15 +1559,15 @@ static int lamfs_setxattr(const char *path, const char *name, const char *value,
 	(void)value;
 	(void)size;
 	(void)flags;
-	return strncmp(name, "user.lamfs.", 11) == 0 ? -EPERM : -ENOTSUP;
+	return xattr_ns_of(name) == XA_LAMFS ? -EPERM : -ENOTSUP;
 }
 
 static int lamfs_removexattr(const char *path, const char *name)
 {
+	enum xattr_ns ns = xattr_ns_of(name);
+
 	(void)path;
-	if (strncmp(name, "user.", 5) != 0)
-		return -EOPNOTSUPP;
-	return strncmp(name, "user.lamfs.", 11) == 0 ? -EPERM : -ENODATA;
+	return ns == XA_LAMFS ? -EPERM : ns == XA_USER ? -ENODATA : -EOPNOTSUPP;
 }
 
 static int lamfs_statfs(const char *path, struct statvfs *sv)
