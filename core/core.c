@@ -325,8 +325,11 @@ static int save_begin(struct core *c, struct core_stage *s, const char *key,
 		goto out;
 	fill_record(rec, key, hr, attrs);
 	rc = meta_save_begin(c->meta, rec, state, flags);
-	if (rc == 0 && *state != META_SAVE_EXISTS)
+	if (rc == 0 && *state != META_SAVE_EXISTS) {
+		/* A crash here leaves the bytes in w.*: core_staged_adopt finds them. */
+		(void)fault_check("save.inserted"); /* crash only; an errno is ignored */
 		stage_name_for(s, rec->uid);
+	}
 out:
 	return rc;
 }
@@ -440,29 +443,156 @@ done:
 	return rc;
 }
 
-int core_staging_sweep(struct core *c, unsigned *n)
+/* What unowned_each() calls for one file: 0 goes on, anything else stops the
+ * walk and is its result. */
+typedef int (*unowned_fn)(void *arg, int dfd, const char *name, int fd, const struct stat *st);
+
+/*
+ * Call fn for every regular "w.*" staging file that no live process holds (its
+ * writer died with its daemon), with the file open and locked by us until fn
+ * returns, so no other mount starting up touches it meanwhile.  0, fn's
+ * non-zero result, or -errno.
+ */
+static int unowned_each(struct core *c, unowned_fn fn, void *arg)
 {
 	DIR *d = opendir(c->cfg.staging_dir);
 	struct dirent *e;
-	int dfd, fd, rc = 0;
+	struct stat st;
+	int fd, rc = 0;
 
-	*n = 0;
 	if (!d)
 		return -errno;
-	dfd = dirfd(d);
-	while ((e = readdir(d)) != NULL) {
+	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (strncmp(e->d_name, "w.", 2) != 0)
 			continue;
-		fd = openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC);
+		fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
 			continue;
-		/* Unlocked: its writer died with it; locked: a live writer's. */
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dfd, e->d_name, 0) == 0)
-			(*n)++;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+			rc = fn(arg, dirfd(d), e->d_name, fd, &st);
 		close(fd);
 	}
 	closedir(d);
 	return rc;
+}
+
+static int sweep_one(void *arg, int dfd, const char *name, int fd, const struct stat *st)
+{
+	unsigned *n = arg;
+
+	(void)fd;
+	(void)st;
+	if (unlinkat(dfd, name, 0) == 0)
+		(*n)++;
+	return 0;
+}
+
+int core_staging_sweep(struct core *c, unsigned *n)
+{
+	*n = 0;
+	return unowned_each(c, sweep_one, n);
+}
+
+struct adopt_one {
+	const struct lamfs_record *rec;
+	int dry;
+	char *name;
+	size_t len;
+};
+
+/* 1 when the file holds rec's bytes (and, unless dry, is staging/<uid> now). */
+static int adopt_try(void *arg, int dfd, const char *name, int fd, const struct stat *st)
+{
+	struct adopt_one *a = arg;
+	struct hash_result hr;
+	int rc = 0;
+
+	if ((int64_t)st->st_size != a->rec->size || hash_fd(fd, &hr) < 0 ||
+	    strcmp(hr.checksum, a->rec->checksum) != 0)
+		goto out;
+	if (a->name)
+		snprintf(a->name, a->len, "%s", name);
+	rc = 1;
+	if (a->dry)
+		goto out;
+	if (renameat2(dfd, name, dfd, a->rec->uid, RENAME_NOREPLACE) != 0)
+		rc = -errno;
+	else
+		log_info("staging: %s holds the bytes of the interrupted save %s (%s); renamed "
+			 "staging/%s", name, a->rec->key, a->rec->uid, a->rec->uid);
+out:
+	return rc;
+}
+
+int core_staged_adopt(struct core *c, const struct lamfs_record *rec, int dry, char *name,
+		      size_t len)
+{
+	struct adopt_one a = { rec, dry, name, len };
+	int rc = unowned_each(c, adopt_try, &a);
+
+	return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
+}
+
+/* The sizes of the unowned w.* files (at most ADOPT_MAX of them are looked at). */
+#define ADOPT_MAX 1024
+struct adopt_all {
+	struct core *c;
+	int64_t sizes[ADOPT_MAX];
+	size_t n;
+	unsigned adopted;
+};
+
+static int adopt_size(void *arg, int dfd, const char *name, int fd, const struct stat *st)
+{
+	struct adopt_all *a = arg;
+
+	(void)dfd;
+	(void)name;
+	(void)fd;
+	a->sizes[a->n++] = (int64_t)st->st_size;
+	return a->n == ADOPT_MAX;
+}
+
+static int adopt_size_seen(const struct adopt_all *a, int64_t size)
+{
+	size_t i;
+	int seen = 0;
+
+	for (i = 0; i < a->n && !seen; i++)
+		seen = a->sizes[i] == size;
+	return seen;
+}
+
+static int adopt_cb(void *ctx, const struct lamfs_record *rec)
+{
+	struct adopt_all *a = ctx;
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (!rec->storage_ongoing || !adopt_size_seen(a, rec->size))
+		return 0;
+	core_staging_path(a->c, rec->uid, path, sizeof(path));
+	if (stat(path, &st) != 0 && errno == ENOENT &&
+	    core_staged_adopt(a->c, rec, 0, NULL, 0) == 0)
+		a->adopted++;
+	return 0;
+}
+
+int core_staging_adopt(struct core *c, unsigned *n)
+{
+	struct adopt_all *a = calloc(1, sizeof(*a));
+	int rc = a ? 0 : -ENOMEM;
+
+	*n = 0;
+	if (a) {
+		a->c = c;
+		rc = unowned_each(c, adopt_size, a);
+		if (rc >= 0 && a->n > 0)
+			rc = meta_foreach(c->meta, META_FLAGGED_RECORDS, adopt_cb, a);
+		*n = a->adopted;
+	}
+	free(a);
+	return rc < 0 ? rc : 0;
 }
 
 int core_staged_lock(struct core *c, const char *uid, int *fd)

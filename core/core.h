@@ -134,6 +134,26 @@ int core_save_deferred(struct core *c, struct core_stage *s, const char *key,
 int core_staging_sweep(struct core *c, unsigned *n);
 
 /*
+ * A writer that died between the commit of its flagged record and the rename
+ * of its staging file to staging/<uid> left the record's bytes in an anonymous
+ * "w.*" file (fsynced and hashed before the commit).  Find an unowned one
+ * holding exactly rec's bytes (size and sha256) and, unless dry, rename it
+ * staging/<uid>, so the save can be completed like any other pending one.
+ * name (if not NULL, len bytes) gets the w.* name.  0 found (renamed unless
+ * dry), -ENOENT none, -EEXIST staging/<uid> exists already, -errno.
+ */
+int core_staged_adopt(struct core *c, const struct lamfs_record *rec, int dry, char *name,
+		      size_t len);
+
+/*
+ * For a mount starting up, before core_staging_sweep: core_staged_adopt for
+ * every flagged record without a staging/<uid>, if any unowned w.* file could
+ * hold its bytes (the store is read only when one of the right size exists).
+ * *n counts the adopted files.
+ */
+int core_staging_adopt(struct core *c, unsigned *n);
+
+/*
  * Every staging/<uid> of a save in flight is locked (flock, exclusive) by the
  * process that owns the save, for as long as it does.  Take that lock: on 0
  * *fd is the locked file (the caller closes it); -EBUSY when a live process

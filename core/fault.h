@@ -18,6 +18,8 @@
  *   backend.put.mid      (local backend: half the object written to its temp file;
  *                         S3: multipart, part 1 sent; single PUT, before the body)
  *   save.staged          (staging fsynced and hashed, before the flagged insert)
+ *   save.inserted        (flagged record committed, staging file not yet renamed
+ *                         staging/<uid>; "crash" only, an errno is ignored)
  *   save.flagged         (flagged record committed, before the upload)
  *   save.uploaded        (object stored, before the flag is cleared)
  *   delete.committed     (record delete committed, before the object delete)

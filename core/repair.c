@@ -29,6 +29,12 @@
 #define OBJ_PREFIX LAMFS_STORAGE_DIR "/"
 #define TMP_PREFIX LAMFS_STORAGE_DIR "/.tmp."
 
+/* A growing list of strings (object names, staging file names). */
+struct strvec {
+	char **v;
+	size_t n, cap;
+};
+
 struct repair {
 	struct core *c;
 	struct meta *m;
@@ -39,6 +45,7 @@ struct repair {
 	struct repair_progress prog;
 	uint64_t item_base;          /* prog.bytes_done when the current item began */
 	unsigned char *buf;          /* REPAIR_IO_SIZE bytes for reading objects */
+	struct strvec adoptable;     /* dry run: w.* files pass 1 would adopt */
 };
 
 /* ---------------------------------------------------------------- reporting */
@@ -380,12 +387,6 @@ static int is_base62(const char *s, size_t n)
 	return 1;
 }
 
-/* A growing list of strings (object names, staging file names). */
-struct strvec {
-	char **v;
-	size_t n, cap;
-};
-
 static int strvec_push(struct strvec *sv, const char *s)
 {
 	if (sv->n == sv->cap) {
@@ -402,6 +403,16 @@ static int strvec_push(struct strvec *sv, const char *s)
 		return -ENOMEM;
 	sv->n++;
 	return 0;
+}
+
+static int strvec_has(const struct strvec *sv, const char *s)
+{
+	size_t i;
+	int has = 0;
+
+	for (i = 0; i < sv->n && !has; i++)
+		has = strcmp(sv->v[i], s) == 0;
+	return has;
 }
 
 static void strvec_release(struct strvec *sv)
@@ -483,16 +494,30 @@ static void flagged_rollback(struct repair *r, const struct lamfs_record *rec,
 
 static void flagged_settle(struct repair *r, const struct lamfs_record *rec)
 {
-	char path[4096], obj[LAMFS_OBJ_MAX], why[REPAIR_DETAIL_MAX - 64], diff[256];
+	char path[4096], obj[LAMFS_OBJ_MAX], why[REPAIR_DETAIL_MAX - 64], diff[256], anon[256];
 	struct lamfs_record now;
 	struct obj_seen seen;
 	struct stat st;
 	int dry = !!(r->flags & REPAIR_DRY_RUN);
-	int rc;
+	int rc, found, gone;
 
 	core_staging_path(r->c, rec->uid, path, sizeof(path));
 	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
-	if (stat(path, &st) == 0) {
+	found = stat(path, &st) == 0;
+	gone = !found && errno == ENOENT;
+	/* Its writer may have died before naming the staged copy staging/<uid>. */
+	if (gone && core_staged_adopt(r->c, rec, dry, anon, sizeof(anon)) == 0) {
+		if (dry) {
+			/* out of memory: pass 3 then reports it as unsaved too */
+			(void)strvec_push(&r->adoptable, anon);
+			emit(r, REPAIR_KIND_FLAGGED, REPAIR_COMPLETED, rec->key, rec->uid, obj, 0,
+			     "uploaded from the staged copy its writer left as %s (%lld bytes)",
+			     anon, (long long)rec->size);
+			return;
+		}
+		found = 1;
+	}
+	if (found) {
 		rc = dry ? staged_check(rec, path) : core_upload_flagged(r->c, rec->uid, -1);
 		if (rc == 0) {
 			emit(r, REPAIR_KIND_FLAGGED, REPAIR_COMPLETED, rec->key, rec->uid, obj, 0,
@@ -515,7 +540,7 @@ static void flagged_settle(struct repair *r, const struct lamfs_record *rec)
 		snprintf(why, sizeof(why), "%s",
 			 rc == -EBADMSG ? "staged copy does not match the record"
 					: "staged copy vanished");
-	} else if (errno == ENOENT) {
+	} else if (gone) {
 		snprintf(why, sizeof(why), "no staged copy");
 	} else {
 		rc = -errno;
@@ -748,6 +773,8 @@ static void staging_check(struct repair *r, int dfd, const char *name)
 
 	snprintf(path, sizeof(path), "%s/%s", core_staging_dir(r->c), name);
 	if (strncmp(name, "w.", 2) == 0) {
+		if (strvec_has(&r->adoptable, name))
+			return; /* a dry run's pass 1 would have made it staging/<uid> */
 		snprintf(why, sizeof(why), "an unsaved write");
 	} else if (staging_uid(name, uid)) {
 		rc = meta_get_uid(r->m, uid, &rec);
@@ -919,6 +946,7 @@ int repair_run(struct core *c, unsigned flags, const struct repair_callbacks *cb
 		rc = pass_staging(&r);
 	if (rc == 0 && (flags & REPAIR_VERIFY))
 		rc = pass_verify(&r);
+	strvec_release(&r.adoptable);
 	free(r.buf);
 	return rc;
 }

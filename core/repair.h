@@ -7,7 +7,10 @@
  *
  *  1. flagged   every storage-ongoing record: finish the upload from
  *               staging/<uid> when the staged bytes match the record's size
- *               and sha256 (core_upload_flagged); else clear the flag when the
+ *               and sha256 (core_upload_flagged; with no staging/<uid>, an
+ *               unowned w.* file holding exactly those bytes, left by a writer
+ *               that died before naming it, becomes staging/<uid> first:
+ *               core_staged_adopt); else clear the flag when the
  *               stored object already matches (meta_save_finish); else roll
  *               the record back (core_rollback_flagged: the previous version
  *               stays latest, any object and staging file of it go).

@@ -1861,8 +1861,12 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 		goto out;
 	}
 	{
-		unsigned swept = 0;
+		unsigned adopted = 0, swept = 0;
 
+		/* First the bytes of saves whose flagged record was committed just
+		 * before their writer died, then what is left of the dead writers. */
+		if (core_staging_adopt(fs.core, &adopted) == 0 && adopted)
+			log_info("staging: found the staged bytes of %u interrupted save(s)", adopted);
 		if (core_staging_sweep(fs.core, &swept) == 0 && swept)
 			log_info("staging: removed %u files left by writers that died", swept);
 	}

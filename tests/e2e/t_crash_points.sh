@@ -6,7 +6,9 @@
 #   save.uploaded     object stored, flag not yet cleared: hidden
 #   delete.committed  record deleted, object not yet: the key is gone
 # and, in write-back mode, backend.put.mid: the next write-back mount resumes
-# the upload (same uid, byte-exact).
+# the upload (same uid, byte-exact); and save.inserted (the flagged record
+# committed, the staging file still anonymous): the next mount finds the
+# staged bytes by size and sha256 and the save completes the same way.
 # After each, a remount shows only committed artifacts and saving the same
 # bytes again works (same uid where a flagged row exists).  Staging leftovers
 # and orphan objects are allowed until the end, where lamfs-repair removes
@@ -135,6 +137,30 @@ if [[ $s3 == 1 ]]; then
 	grep "^$uid\.bin " <<<"$(open_uploads "$root")" &&
 		fail "the resumed save left the dead daemon's multipart upload of $uid.bin open"
 fi
+
+log "write-back: killed after the flagged insert, before the staging file was named"
+src=$WORK/ins.bin
+random_file "$src" 70001
+pid=$(daemon_pid "$mnt")
+fault_set "save.inserted=crash"
+assert_fails "cp while the daemon dies at save.inserted" cp "$src" "$mnt/c/ins.bin"
+wait_pid_gone "$pid" 30 || fail "daemon $pid did not die at save.inserted"
+fault_clear
+dead_umount "$mnt"
+uid=$(sql "$inst" "select uid from artifact where key = 'c/ins.bin' and _aux is not null")
+assert_match "flagged row of c/ins.bin after the crash" '^[0-9A-Za-z]{20}$' "$uid"
+assert_eq "staging/$uid after the crash" "" "$(staging_files "$inst" | grep -xF "$uid" || true)"
+mount_fs "$inst" "$mnt" -o writeback
+for ((i = 0; i < 150; i++)); do
+	[[ "$(errno_of stat "$mnt/c/ins.bin")" == OK ]] && break
+	sleep 0.2
+done
+assert_same_file "c/ins.bin completed by the next write-back mount" "$src" "$mnt/c/ins.bin"
+assert_eq "uid of the completed save" "$uid" "$(xattr "$mnt/c/ins.bin" user.lamfs.uid)"
+assert_eq "rows at c/ins.bin (_aux|is_latest)" "|1" \
+	"$(rows_at "$inst" c/ins.bin "coalesce(_aux, ''), is_latest")"
+grep -q "found the staged bytes of 1 interrupted save" "$inst/lamfs.log" "$WORK"/daemon-stderr.* 2>/dev/null ||
+	fail "the mount did not log finding the staged bytes of $uid"
 
 umount_fs "$mnt"
 # Every committed record is whole; leftovers of the crashes are allowed.

@@ -2,6 +2,8 @@
 # t_repair_crash.sh — the daemon killed dead at every step of the save
 # sequence, in sync and in write-back mode, then lamfs-repair:
 #   save.staged      staging fsynced, no record yet          -> gone
+#   save.inserted    flagged record, staging file not yet named
+#                    staging/<uid> (the remount finds it)    -> completed
 #   save.flagged     flagged record, nothing uploaded        -> completed
 #   backend.put.mid  flagged record, half an upload          -> completed
 #   save.uploaded    object stored, flag not cleared         -> completed
@@ -130,11 +132,20 @@ one_case() {
 		;;
 	esac
 
+	if [[ $point == save.inserted ]]; then
+		[[ -e $staged ]] && fail "staging/$uid exists after a crash before it was named"
+		staging_files "$inst" | grep -q '^w\.' ||
+			fail "no anonymous staging file after a crash at $point"
+	fi
+
 	log "after a remount nothing partial is visible"
 	mount_fs "$inst" "$mnt"
 	assert_same_file "keep.bin after the crash" "$keep" "$mnt/keep.bin"
 	no_partial "$mnt" "$key" "$src" "$([[ $earlier == 1 ]] && echo "$v1")"
 	umount_fs "$mnt"
+	if [[ $point == save.inserted ]]; then
+		assert_same_file "staging/$uid: the remount found the staged bytes" "$src" "$staged"
+	fi
 
 	run_repair "$inst"
 	if [[ $point == save.staged ]]; then
@@ -206,6 +217,7 @@ for mode in sync writeback; do
 	#          mode  name         point           earlier tamper  outcome   action
 	case_ "$mode" staged      save.staged     0 none   gone      ""
 	case_ "$mode" staged-v    save.staged     1 none   gone      ""
+	case_ "$mode" inserted    save.inserted   0 none   completed completed
 	case_ "$mode" flagged     save.flagged    0 none   completed completed
 	case_ "$mode" flagged-v   save.flagged    1 none   completed completed
 	case_ "$mode" putmid      backend.put.mid 0 none   completed completed

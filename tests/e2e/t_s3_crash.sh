@@ -8,7 +8,7 @@
 #                       mid-upload is in a multipart upload, which lamfs-repair
 #                       aborts; a second repair run finds nothing
 #   t_repair_crash      every crash point in sync and write-back mode, then
-#                       lamfs-repair, all 22 cases (E2E_REPAIR_CRASH_CASES=short
+#                       lamfs-repair, all 24 cases (E2E_REPAIR_CRASH_CASES=short
 #                       leaves out the variants over an earlier version)
 #   t_repair_orphan     deletes interrupted after their commit: orphans removed
 #   t_writeback*        200 files, killed with uploads pending, resumed; the

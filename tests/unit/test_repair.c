@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -376,6 +377,53 @@ static void test_staging(void **state)
 	assert_clean(f, REPAIR_EXCLUSIVE);
 }
 
+/* A writer that died between its flagged insert and naming its staging file
+ * left the bytes in an anonymous w.* file: found by size and sha256 (not a
+ * file of the same size with other bytes, not one a live writer locks), and
+ * the save is completed from it; a dry run says so and changes nothing. */
+static void test_anonymous_staged_copy(void **state)
+{
+	struct fx *f = *state;
+	struct lamfs_record rec;
+	struct repair_summary sum;
+	char w[4096], other[4096], live[4096], path[4096], name[64] = "";
+	int fd;
+
+	flag(f, "a/x.txt", "bytes of an interrupted save\n", &rec);
+	staging_path(f, "w.aaaaaa", other, sizeof(other));
+	write_file(other, "bytes of an interrupted savX\n");
+	staging_path(f, "w.bbbbbb", live, sizeof(live));
+	write_file(live, "bytes of an interrupted save\n");
+	fd = open(live, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);  /* as a live writer holds it */
+	assert_int_equal(core_staged_adopt(f->c, &rec, 1, name, sizeof(name)), -ENOENT);
+	staging_path(f, "w.cccccc", w, sizeof(w));
+	write_file(w, "bytes of an interrupted save\n");
+	assert_int_equal(core_staged_adopt(f->c, &rec, 1, name, sizeof(name)), 0);
+	assert_string_equal(name, "w.cccccc");
+	assert_true(exists(w));
+
+	/* Dry: completed (would), two unsaved writes to remove, w.cccccc not one. */
+	assert_int_equal(run(f, REPAIR_EXCLUSIVE | REPAIR_DRY_RUN, &sum), 4);
+	assert_int_equal(f->n, 3);
+	assert_int_equal(event_of(f, rec.uid)->action, REPAIR_COMPLETED);
+	assert_int_equal(sum.staging, 2);
+	assert_true(exists(w));
+	assert_int_equal(is_flagged(f, rec.uid), 1);
+
+	close(fd); /* the live writer is gone */
+	assert_int_equal(run(f, REPAIR_EXCLUSIVE, &sum), 1);
+	assert_int_equal(event_of(f, rec.uid)->action, REPAIR_COMPLETED);
+	assert_int_equal(sum.completed, 1);
+	assert_int_equal(sum.staging, 2); /* w.aaaaaa, and the copy not taken */
+	assert_latest(f, "a/x.txt", rec.uid);
+	obj_path(f, &rec, path, sizeof(path));
+	assert_true(exists(path));
+	assert_false(exists(w) || exists(other) || exists(live));
+	assert_clean(f, REPAIR_EXCLUSIVE | REPAIR_VERIFY);
+}
+
 static void test_verify(void **state)
 {
 	struct fx *f = *state;
@@ -472,6 +520,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flagged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_orphans_and_temporaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_staging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_anonymous_staged_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run_changes_nothing, setup, teardown),
 		cmocka_unit_test(test_status_and_names),
