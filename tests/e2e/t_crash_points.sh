@@ -107,6 +107,21 @@ object_exists "$root" "$uid.txt" && log "orphan object $uid.txt left for lamfs-r
 echo "again" >"$mnt/c/del.txt"
 assert_eq "c/del.txt saved anew" "again" "$(cat "$mnt/c/del.txt")"
 
+# wb_completes KEY SRC UID: a new write-back mount completes the flagged save
+# UID at KEY: the file appears with SRC's bytes, the same uid, committed latest.
+wb_completes() {
+	local key=$1 src=$2 uid=$3 i
+	mount_fs "$inst" "$mnt" -o writeback
+	for ((i = 0; i < 150; i++)); do
+		[[ "$(errno_of stat "$mnt/$key")" == OK ]] && break
+		sleep 0.2
+	done
+	assert_same_file "$key completed by the next write-back mount" "$src" "$mnt/$key"
+	assert_eq "uid of the completed save at $key" "$uid" "$(xattr "$mnt/$key" user.lamfs.uid)"
+	assert_eq "rows at $key (_aux|is_latest)" "|1" \
+		"$(rows_at "$inst" "$key" "coalesce(_aux, ''), is_latest")"
+}
+
 log "write-back: killed mid-upload, a write-back mount resumes the save"
 umount_fs "$mnt"
 mount_fs "$inst" "$mnt" -o writeback
@@ -124,15 +139,7 @@ if [[ $s3 == 1 ]]; then
 	grep -q "^$uid\.bin " <<<"$(open_uploads "$root")" ||
 		fail "no open multipart upload of $uid.bin after a write-back crash mid-upload"
 fi
-mount_fs "$inst" "$mnt" -o writeback
-for ((i = 0; i < 150; i++)); do
-	[[ "$(errno_of stat "$mnt/c/wb.bin")" == OK ]] && break
-	sleep 0.2
-done
-assert_same_file "c/wb.bin resumed by the next write-back mount" "$src" "$mnt/c/wb.bin"
-assert_eq "uid of the resumed save" "$uid" "$(xattr "$mnt/c/wb.bin" user.lamfs.uid)"
-assert_eq "rows at c/wb.bin (_aux|is_latest)" "|1" \
-	"$(rows_at "$inst" c/wb.bin "coalesce(_aux, ''), is_latest")"
+wb_completes c/wb.bin "$src" "$uid"
 if [[ $s3 == 1 ]]; then
 	grep "^$uid\.bin " <<<"$(open_uploads "$root")" &&
 		fail "the resumed save left the dead daemon's multipart upload of $uid.bin open"
@@ -150,15 +157,7 @@ dead_umount "$mnt"
 uid=$(sql "$inst" "select uid from artifact where key = 'c/ins.bin' and _aux is not null")
 assert_match "flagged row of c/ins.bin after the crash" '^[0-9A-Za-z]{20}$' "$uid"
 assert_eq "staging/$uid after the crash" "" "$(staging_files "$inst" | grep -xF "$uid" || true)"
-mount_fs "$inst" "$mnt" -o writeback
-for ((i = 0; i < 150; i++)); do
-	[[ "$(errno_of stat "$mnt/c/ins.bin")" == OK ]] && break
-	sleep 0.2
-done
-assert_same_file "c/ins.bin completed by the next write-back mount" "$src" "$mnt/c/ins.bin"
-assert_eq "uid of the completed save" "$uid" "$(xattr "$mnt/c/ins.bin" user.lamfs.uid)"
-assert_eq "rows at c/ins.bin (_aux|is_latest)" "|1" \
-	"$(rows_at "$inst" c/ins.bin "coalesce(_aux, ''), is_latest")"
+wb_completes c/ins.bin "$src" "$uid"
 grep -q "found the staged bytes of 1 interrupted save" "$inst/lamfs.log" "$WORK"/daemon-stderr.* 2>/dev/null ||
 	fail "the mount did not log finding the staged bytes of $uid"
 
