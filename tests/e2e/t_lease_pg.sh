@@ -141,8 +141,10 @@ assert_eq "rows of beside after the refused save" "" \
 psql_q "delete from lease where id = 'r-other'" >/dev/null
 
 log "a dead repair of this machine and instance does not keep mounts out"
-sleep 100 & dead=$!
-kill "$dead"; wait "$dead" 2>/dev/null || true
+# A pid of this machine whose process has exited.  (Not `sleep & kill`: a
+# SIGTERM that reaches the forked child before its exec runs this script's
+# TERM and EXIT traps there, which unmount everything and stop the servers.)
+dead=$(sh -c 'echo $$')
 psql_q "insert into lease values ('r-dead', 'repair', '$host', $dead, '$ib', '',
 	(extract(epoch from now()) * 1000)::bigint, (extract(epoch from now()) * 1000)::bigint + 60000)" >/dev/null
 mount_fs "$ib" "$mb"
