@@ -443,6 +443,21 @@ done:
 	return rc;
 }
 
+/* Whether the file behind fd (st: its fstat) holds exactly rec's bytes: 0
+ * (hr is their hashes), -EBADMSG when the size or sha256 differ, -errno. */
+static int holds_bytes(int fd, const struct stat *st, const struct lamfs_record *rec,
+		       struct hash_result *hr)
+{
+	int rc = -EBADMSG;
+
+	if ((int64_t)st->st_size == rec->size) {
+		rc = hash_fd(fd, hr);
+		if (rc == 0 && strcmp(hr->checksum, rec->checksum) != 0)
+			rc = -EBADMSG;
+	}
+	return rc;
+}
+
 /* What unowned_each() calls for one file: 0 goes on, anything else stops the
  * walk and is its result. */
 typedef int (*unowned_fn)(void *arg, int dfd, const char *name, int fd, const struct stat *st);
@@ -507,8 +522,7 @@ static int adopt_try(void *arg, int dfd, const char *name, int fd, const struct 
 	struct hash_result hr;
 	int rc = 0;
 
-	if ((int64_t)st->st_size != a->rec->size || hash_fd(fd, &hr) < 0 ||
-	    strcmp(hr.checksum, a->rec->checksum) != 0)
+	if (holds_bytes(fd, st, a->rec, &hr) < 0)
 		goto out;
 	if (a->name)
 		snprintf(a->name, a->len, "%s", name);
@@ -618,19 +632,9 @@ static int staged_check(struct core *c, const struct lamfs_record *rec, char *pa
 			size_t pathlen, struct hash_result *hr, int fd)
 {
 	struct stat st;
-	int rc = 0;
 
 	core_staging_path(c, rec->uid, path, pathlen);
-	if (fstat(fd, &st) != 0) {
-		rc = -errno;
-	} else if ((int64_t)st.st_size != rec->size) {
-		rc = -EBADMSG;
-	} else {
-		rc = hash_fd(fd, hr);
-		if (rc == 0 && strcmp(hr->checksum, rec->checksum) != 0)
-			rc = -EBADMSG;
-	}
-	return rc;
+	return fstat(fd, &st) != 0 ? -errno : holds_bytes(fd, &st, rec, hr);
 }
 
 int core_upload_flagged(struct core *c, const char *uid, int locked_fd)
