@@ -272,9 +272,12 @@ static struct fs_file *writer_find_by(struct fs *fs, const char *key, pid_t open
 {
 	struct fs_file *f;
 
+	/* With an opener: only a writer not closed yet (a closed one waits for
+	 * its release, which the kernel sends a moment after close() returned). */
 	pthread_mutex_lock(&fs->lock);
 	for (f = fs->writers; f; f = f->next)
-		if (!f->unlinked && !strcmp(f->key, key) && (!opener || f->opener == opener))
+		if (!f->unlinked && !strcmp(f->key, key) &&
+		    (!opener || (f->opener == opener && !f->flushed)))
 			break;
 	if (f)
 		f->refs++;
@@ -455,12 +458,23 @@ static void stat_writer(struct fs_file *f, struct stat *st)
 	st->st_ctim = st->st_mtim;
 }
 
+/* 1 when a close() of f came (its release may not have yet). */
+static int writer_closed(struct fs *fs, struct fs_file *f)
+{
+	int closed;
+
+	pthread_mutex_lock(&fs->lock);
+	closed = f->flushed;
+	pthread_mutex_unlock(&fs->lock);
+	return closed;
+}
+
 static int lamfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
 	struct meta_entry e;
-	int rc = 0;
+	int rc = 0, saved;
 
 	if (special_path(path, NULL))
 		return special_getattr(path, st);
@@ -487,10 +501,17 @@ static int lamfs_getattr(const char *path, struct stat *st, struct fuse_file_inf
 	f = writer_find(fs, path_key(path));
 	if (f) {
 		pthread_mutex_lock(&f->lock);
-		stat_writer(f, st);
+		/* Closed, its bytes committed, only its release to come: what is
+		 * committed answers (a truncate by name may have made a newer
+		 * version meanwhile). */
+		saved = writer_closed(fs, f) && !f->error && !f->uploading &&
+			!core_stage_dirty(f->stage);
+		if (!saved)
+			stat_writer(f, st);
 		pthread_mutex_unlock(&f->lock);
 		file_unref(fs, f);
-		return 0;
+		if (!saved)
+			return 0;
 	}
 	rc = core_lookup(fs->core, path_key(path), &e);
 	if (rc == -ENOENT && fs->upq) {
@@ -1330,7 +1351,9 @@ static int lamfs_truncate(const char *path, off_t size, struct fuse_file_info *f
 		return -ENOENT;
 	/* The kernel's O_TRUNC (atomic_o_trunc is off) lands here, by name and
 	 * without a handle, from the thread that has just opened the file: it
-	 * belongs to that thread's writer, not to another writer of the name. */
+	 * belongs to that thread's writer, not to another writer of the name,
+	 * nor to one it has closed already (truncate(2) after close() makes a
+	 * new version now, not at that writer's release). */
 	f = writer_find_by(fs, path_key(path), ctx->pid ? ctx->pid : -1);
 	if (f) {
 		pthread_mutex_lock(&f->lock);

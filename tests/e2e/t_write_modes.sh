@@ -78,6 +78,23 @@ assert_errno OK truncate "$mnt/w/mid.bin" 0
 : >"$model"
 same_as_model "truncate to 0" w/mid.bin
 
+log "truncate(2) by name right after close(): the new length at once"
+# A dup'ed descriptor keeps the closed writer's release back, as the kernel's
+# asynchronous release can: truncate must not fall to that closed writer and
+# wait for its release, but make the new version now (the exerciser found it).
+head -c 3000 /dev/urandom >"$model"
+got=$(py 'p = sys.argv[1]
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, open(sys.argv[2], "rb").read())
+keep = os.dup(fd)
+os.close(fd)
+os.truncate(p, 7000)
+print(os.stat(p).st_size, len(open(p, "rb").read()))
+os.close(keep)' "$mnt/w/late.bin" "$model")
+truncate -s 7000 "$model"
+assert_eq "size and bytes read after truncate, before the release" "7000 7000" "$got"
+same_as_model "truncate after close, release later" w/late.bin
+
 log "read your writes on one descriptor (O_RDWR)"
 got=$(py 'fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
 os.write(fd, b"hello world")
