@@ -903,11 +903,15 @@ static int copy_in(struct core_file *f, int fd)
 int core_save_path(struct core *c, const char *path, const char *key,
 		   const struct core_attrs *attrs, struct lamfs_record *out)
 {
-	struct meta_attr mt = { .mtime_ns = attrs->mtime_ns };
+	struct core_attrs dflt = { 0644, (uint32_t)getuid(), (uint32_t)getgid(), 0 };
+	struct meta_attr mt;
 	struct core_files *t = NULL;
 	struct core_file *f = NULL;
 	int fd = -1, rc;
 
+	if (!attrs)
+		attrs = &dflt; /* as core_save without attributes */
+	mt.mtime_ns = attrs->mtime_ns;
 	rc = key_check(key);
 	if (rc < 0)
 		goto out;

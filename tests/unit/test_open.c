@@ -536,8 +536,11 @@ static void test_save_path(void **state)
 	assert_int_equal(rec.mtime_ns, a.mtime_ns);
 	assert_committed(f, "saved/file", "from disk");
 	assert_int_equal(core_save_path(f->c, src, "saved/file", &a, &again), 0);
-	assert_int_equal(f->k->puts, 1);
+	assert_int_equal(f->k->puts, 1);                 /* same bytes: no upload */
 	assert_string_equal(again.uid, rec.uid);
+	assert_int_equal(core_save_path(f->c, src, "plain", NULL, &rec), 0);
+	assert_int_equal(rec.mode, 0644);
+	assert_int_equal(rec.owner_uid, getuid());
 	assert_int_equal(core_save_path(f->c, "/nonexistent/x", "k", &a, NULL), -ENOENT);
 	f->k->fail_put = -ENOSPC;
 	assert_int_equal(core_save_path(f->c, src, "other", &a, NULL), -ENOSPC);
