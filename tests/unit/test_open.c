@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "instance_fixture.h"
+
 #include "backend.h"
 #include "core.h"
 #include "core_internal.h"
@@ -141,26 +143,12 @@ struct fx {
 	struct core_files *t;
 };
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char *err = NULL;
 
 	assert_non_null(f);
-	log_set_level(LL_ERR);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_open.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->inst, sizeof(f->inst), "%s/inst", f->dir);
-	assert_int_equal(instance_init(f->inst, NULL, NULL, &err), 0);
-	assert_int_equal(core_open(f->inst, 0, &f->c, &err), 0);
+	test_instance_make("test_open", f->dir, sizeof(f->dir), f->inst, sizeof(f->inst), &f->c);
 	f->k = calloc(1, sizeof(*f->k));
 	assert_non_null(f->k);
 	f->k->base.ops = &counting_ops;
@@ -177,7 +165,7 @@ static int teardown(void **state)
 
 	core_files_free(f->t);
 	core_close(f->c);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_tree_remove(f->dir);
 	free(f);
 	return 0;
 }
