@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "key.h"
 #include "log.h"
 #include "upq.h"
@@ -189,13 +190,7 @@ static void settle_key(struct core_files *t, const char *key)
 		return;
 	pthread_mutex_lock(&f->lock); /* a save in progress ends first */
 	pthread_mutex_unlock(&f->lock);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += SETTLE_MS / 1000;
-	ts.tv_nsec += (SETTLE_MS % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	deadline_after_ms(CLOCK_REALTIME, SETTLE_MS, &ts);
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
 		pending = f->flushed && !f->touched && !f->error && !f->unlinked && f->stage &&
