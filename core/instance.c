@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -185,24 +186,35 @@ static void init_undo(const char *dir, int made_dir, const char *storage_root, i
  * in the storage recorded there), else random for now: LaminDB's own
  * (derived from its instance id, storage_uid.txt) comes with the instance
  * work of issue 19. */
-static int storage_attach(struct meta *m, const char *root)
+/* The lamindb_storage row of a storage root as lamfs init makes it: a new
+ * random uid, and for now a random instance uid (storage_attach). */
+static int storage_new(const char *root, struct meta_storage *st)
 {
-	struct meta_storage st, had;
 	char u1[LAMFS_UID_LEN + 1], u2[LAMFS_UID_LEN + 1];
 	int rc;
 
-	memset(&st, 0, sizeof(st));
-	if (strlen(root) >= sizeof(st.root))
+	memset(st, 0, sizeof(*st));
+	if (strlen(root) >= sizeof(st->root))
 		return -ENAMETOOLONG;
 	rc = uid_new(u1);
 	if (rc == 0)
 		rc = uid_new(u2);
 	if (rc < 0)
 		return rc;
-	snprintf(st.root, sizeof(st.root), "%s", root);
-	snprintf(st.type, sizeof(st.type), "%s", strncmp(root, "s3://", 5) ? "local" : "s3");
-	memcpy(st.uid, u1, 12);
-	memcpy(st.instance_uid, u2, 12);
+	snprintf(st->root, sizeof(st->root), "%s", root);
+	snprintf(st->type, sizeof(st->type), "%s", strncmp(root, "s3://", 5) ? "local" : "s3");
+	memcpy(st->uid, u1, 12);
+	memcpy(st->instance_uid, u2, 12);
+	return 0;
+}
+
+static int storage_attach(struct meta *m, const char *root)
+{
+	struct meta_storage st, had;
+	int rc = storage_new(root, &st);
+
+	if (rc < 0)
+		return rc;
 	rc = meta_storage_get(m, NULL, &had);
 	if (rc == 0 && had.instance_uid[0])
 		memcpy(st.instance_uid, had.instance_uid, sizeof(st.instance_uid));
@@ -567,4 +579,58 @@ void instance_config_release(struct instance_config *cfg)
 	free(cfg->s3_region);
 	free(cfg->cache_dir);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+int instance_lock(const char *dir, int exclusive, int *fd)
+{
+	char path[PATH_MAX];
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/lamfs.lock", dir);
+	if (*fd < 0)
+		*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (*fd < 0)
+		return -errno;
+	if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0)
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	return rc;
+}
+
+int instance_upgrade(const char *dir, char **db, char **backup, char **errmsg)
+{
+	struct instance_config cfg = INSTANCE_CONFIG_INIT;
+	struct meta_storage st;
+	char root[PATH_MAX];
+	int fd = -1, rc = instance_load(dir, &cfg, errmsg);
+
+	if (rc < 0)
+		goto out;
+	rc = instance_lock(cfg.dir, 1, &fd);
+	if (rc < 0) {
+		set_msg(errmsg, rc == -EBUSY
+			? instance_msg("%s is mounted or in use (%s/lamfs.lock is held): unmount "
+				       "it first; nothing changed", cfg.dir, cfg.dir)
+			: instance_msg("cannot lock %s/lamfs.lock: %s", cfg.dir, strerror(-rc)));
+		goto out;
+	}
+	/* the root as lamfs init records it: a local one resolved */
+	if (strstr(cfg.storage_url, "://") || !realpath(cfg.storage_url, root))
+		snprintf(root, sizeof(root), "%s", cfg.storage_url);
+	rc = storage_new(root, &st);
+	if (rc == 0)
+		rc = meta_upgrade(cfg.meta_url, &st);
+	*db = strdup(cfg.meta_url);
+	/* SQLite's copy from before (meta_upgrade) */
+	if (rc == 0 && !strncmp(cfg.meta_url, "sqlite:", 7))
+		*backup = instance_msg("%s%s", cfg.meta_url + 7, META_UPGRADE_BACKUP);
+	if (rc < 0)
+		set_msg(errmsg, instance_msg("cannot upgrade the metadata store %s: %s",
+					     cfg.meta_url,
+					     rc == -EPROTO && meta_open_why()[0] ? meta_open_why()
+					     : strerror(-rc)));
+out:
+	if (fd >= 0)
+		close(fd);
+	instance_config_release(&cfg);
+	return rc;
 }

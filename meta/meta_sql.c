@@ -237,6 +237,21 @@ int meta_storage_attach(struct meta *m, const struct meta_storage *st, int64_t *
 	return rc;
 }
 
+int meta_sql_upgrade_storage(struct meta *m, const struct meta_storage *st)
+{
+	struct attach_arg a = { .in = st };
+	int rc = storage_ok(st) ? attach_body(m, &a) : -EINVAL;
+
+	/* schema 2's artifact rows refer to its storage row 1, root '' */
+	if (rc == 0)
+		rc = m->ops->sql(m, "UPDATE artifact SET storage_id = "
+				 "(SELECT storage_id FROM lamfs_storage)", 0, NULL, NULL, NULL);
+	if (rc >= 0)
+		rc = m->ops->sql(m, "DELETE FROM storage WHERE id <> "
+				 "(SELECT storage_id FROM lamfs_storage)", 0, NULL, NULL, NULL);
+	return rc < 0 ? rc : 0;
+}
+
 static int storage_get_body(struct meta *m, void *arg)
 {
 	int rc = storage_by(m, "SELECT s.id, s.root, s.type, coalesce(s.region, ''), s.uid, "

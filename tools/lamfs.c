@@ -2,6 +2,7 @@
  * lamfs.c — the lamfs command: create instances, mount them, inspect them.
  *
  *   lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]
+ *   lamfs upgrade INSTANCE [--json]
  *   lamfs mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]
  *   lamfs ls|info|versions|save|cat|get|status INSTANCE ...   (cli_*.c)
  *   lamfs INSTANCE MOUNTPOINT [-o OPTIONS]   the form mount.fuse3 runs for
@@ -19,6 +20,8 @@
 
 #include "cli.h"
 #include "instance.h"
+#include "lamindb.h"
+#include "meta.h"
 
 #define EXIT_USAGE CLI_USAGE
 
@@ -27,6 +30,8 @@ static const char usage_text[] =
 	"\n"
 	"  init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]\n"
 	"        create an instance: config, metadata store, staging, storage\n"
+	"  upgrade INSTANCE [--json]\n"
+	"        bring an instance made before LaminDB's schema to this lamfs (not mounted)\n"
 	"  mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]\n"
 	"        mount an instance; returns once the mount is ready\n"
 	"        (-f: stay in the foreground, -d: FUSE debug output)\n"
@@ -45,7 +50,7 @@ static const char usage_text[] =
 	"  status INSTANCE [--json]\n"
 	"        mounts, pending uploads, storage-ongoing records, last errors\n"
 	"\n"
-	"  None but init and mount need a mount; they open the instance directly.\n"
+	"  None but mount needs a mount; they open the instance directly.\n"
 	"  Exit status: 0 success, 1 failure, 2 usage error.\n"
 	"  lamfs COMMAND --help shows the options of one command.\n";
 
@@ -97,11 +102,71 @@ static int cmd_init(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_upgrade(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *db = NULL, *backup = NULL, *err = NULL;
+	struct json_object *j;
+	int c, rc, json = 0;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			printf("usage: lamfs upgrade INSTANCE [--json]\n"
+			       "  brings a metadata store made before LaminDB's schema (lamfs "
+			       "schema 2) to this lamfs,\n  in place; the instance must not be "
+			       "mounted\n");
+			return 0;
+		default:
+			return usage(stderr, EXIT_USAGE);
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "lamfs upgrade: expected one INSTANCE directory\n");
+		return EXIT_USAGE;
+	}
+	rc = instance_upgrade(argv[optind], &db, &backup, &err);
+	if (rc < 0) {
+		fprintf(stderr, "lamfs upgrade: %s\n", err ? err : strerror(-rc));
+	} else if (json) {
+		j = json_object_new_object();
+		json_object_object_add(j, "instance", json_object_new_string(argv[optind]));
+		json_object_object_add(j, "db", json_object_new_string(db ? db : ""));
+		json_object_object_add(j, "upgraded", json_object_new_boolean(rc == 0));
+		json_object_object_add(j, "schema", json_object_new_int(META_SCHEMA_VERSION));
+		json_object_object_add(j, "lamindb_migration",
+				       json_object_new_string(lamindb_supported_migration()));
+		json_object_object_add(j, "backup", backup ? json_object_new_string(backup) : NULL);
+		rc = cli_json_print(j) != CLI_OK ? -EIO : rc;
+	} else if (rc == 0) {
+		printf("upgraded %s: its metadata store %s now holds LaminDB's schema (migration "
+		       "%s) and lamfs schema %d; every record kept\n", argv[optind], db,
+		       lamindb_supported_migration(), META_SCHEMA_VERSION);
+		if (backup)
+			printf("the store as it was before: %s\n", backup);
+	} else {
+		printf("%s is current (lamfs schema %d); nothing to do\n", argv[optind],
+		       META_SCHEMA_VERSION);
+	}
+	free(db);
+	free(backup);
+	free(err);
+	return rc < 0 ? 1 : 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
 	{ "init", cmd_init },
+	{ "upgrade", cmd_upgrade },
 	{ "mount", cli_mount },
 	{ "ls", cli_ls },
 	{ "info", cli_info },
