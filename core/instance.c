@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "lamfs.h"
 #include "meta.h"
+#include "uid.h"
 
 char *instance_msg(const char *fmt, ...)
 {
@@ -178,6 +179,38 @@ static void init_undo(const char *dir, int made_dir, const char *storage_root, i
 		rmdir(dir);
 }
 
+/* Record the storage root as the instance's lamindb_storage row: found by
+ * its root, or made with a new random uid.  The instance uid is the
+ * database's (a second machine's init of a shared PostgreSQL store finds it
+ * in the storage recorded there), else random for now: LaminDB's own
+ * (derived from its instance id, storage_uid.txt) comes with the instance
+ * work of issue 19. */
+static int storage_attach(struct meta *m, const char *root)
+{
+	struct meta_storage st, had;
+	char u1[LAMFS_UID_LEN + 1], u2[LAMFS_UID_LEN + 1];
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	if (strlen(root) >= sizeof(st.root))
+		return -ENAMETOOLONG;
+	rc = uid_new(u1);
+	if (rc == 0)
+		rc = uid_new(u2);
+	if (rc < 0)
+		return rc;
+	snprintf(st.root, sizeof(st.root), "%s", root);
+	snprintf(st.type, sizeof(st.type), "%s", strncmp(root, "s3://", 5) ? "local" : "s3");
+	memcpy(st.uid, u1, 12);
+	memcpy(st.instance_uid, u2, 12);
+	rc = meta_storage_get(m, NULL, &had);
+	if (rc == 0 && had.instance_uid[0])
+		memcpy(st.instance_uid, had.instance_uid, sizeof(st.instance_uid));
+	else if (rc < 0 && rc != -ENOENT)
+		return rc;
+	return meta_storage_attach(m, &st, NULL, NULL);
+}
+
 int instance_init(const char *dir_in, const char *storage, const char *db, char **errmsg)
 {
 	char dir[PATH_MAX];
@@ -288,7 +321,16 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 	rc = meta_open(dburl, META_CREATE, &m);
 	if (rc < 0) {
 		set_msg(errmsg, instance_msg("cannot create the metadata store %s: %s", dburl,
-					     rc == -EEXIST ? "it already exists" : strerror(-rc)));
+					     rc == -EEXIST ? "it already exists"
+					     : rc == -EPROTO && meta_open_why()[0] ? meta_open_why()
+					     : strerror(-rc)));
+		goto out;
+	}
+	rc = storage_attach(m, root);
+	if (rc < 0) {
+		set_msg(errmsg, instance_msg("cannot record storage %s in %s: %s", root, dburl,
+					     rc == -EXDEV ? "it belongs to another LaminDB instance"
+					     : strerror(-rc)));
 		goto out;
 	}
 	rc = conf_value_ok(conf_storage) && conf_value_ok(conf_db) ? 0 : -EINVAL;

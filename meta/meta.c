@@ -6,6 +6,8 @@
  * backend shares.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,6 +193,23 @@ static int url_parse(const char *url, enum meta_store *store, const char **path)
 	return rc;
 }
 
+/* Why this thread's last meta_open() refused the store (meta_open_why). */
+static __thread char open_why[512];
+
+void meta_set_open_why(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(open_why, sizeof(open_why), fmt, ap);
+	va_end(ap);
+}
+
+const char *meta_open_why(void)
+{
+	return open_why;
+}
+
 int meta_open(const char *url, unsigned flags, struct meta **out)
 {
 	struct meta *m = NULL;
@@ -198,6 +217,7 @@ int meta_open(const char *url, unsigned flags, struct meta **out)
 	const char *path;
 	int rc;
 
+	open_why[0] = '\0';
 	if (out)
 		*out = NULL;
 	rc = out ? url_parse(url, &store, &path) : -EINVAL;
@@ -510,6 +530,44 @@ int meta_walk_ancestors(const char *key, int (*fn)(void *ctx, const char *prefix
 			break;
 	}
 	return rc;
+}
+
+int meta_utf8_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned lo = 0x80, hi = 0xBF;
+		size_t len, i;
+
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xC2 && *p <= 0xDF)
+			len = 2;
+		else if (*p >= 0xE0 && *p <= 0xEF)
+			len = 3;
+		else if (*p >= 0xF0 && *p <= 0xF4)
+			len = 4;
+		else
+			return 0;
+		if (*p == 0xE0)
+			lo = 0xA0;
+		else if (*p == 0xED)
+			hi = 0x9F;
+		else if (*p == 0xF0)
+			lo = 0x90;
+		else if (*p == 0xF4)
+			hi = 0x8F;
+		if (p[1] < lo || p[1] > hi)
+			return 0;
+		for (i = 2; i < len; i++)
+			if (p[i] < 0x80 || p[i] > 0xBF)
+				return 0;
+		p += len;
+	}
+	return 1;
 }
 
 /* ---- leases ---- */
