@@ -626,8 +626,7 @@ int instance_upgrade(const char *dir, char **db, char **backup, char **errmsg)
 	if (rc < 0)
 		set_msg(errmsg, instance_msg("cannot upgrade the metadata store %s: %s",
 					     cfg.meta_url,
-					     rc == -EPROTO && meta_open_why()[0] ? meta_open_why()
-					     : strerror(-rc)));
+					     meta_open_why()[0] ? meta_open_why() : strerror(-rc)));
 out:
 	if (fd >= 0)
 		close(fd);

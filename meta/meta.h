@@ -165,8 +165,10 @@ int meta_storage_get(struct meta *m, int64_t *id, struct meta_storage *out);
  * flags and leases are kept; uids are unchanged, so no object moves.
  * SQLite writes a copy of the store first, at the file's path plus
  * META_UPGRADE_BACKUP (an older copy there is replaced); PostgreSQL has none
- * (pg_dump before, if wanted).  The caller keeps every mount away (the
- * instance lock).  0 upgraded; 1 already current (nothing written beyond
+ * (pg_dump before, if wanted).  The caller keeps this machine's mounts
+ * away (the instance lock); a live lease in the store (a mount or repair
+ * on any machine) is -EBUSY with meta_open_why().  0 upgraded; 1 already
+ * current (nothing written beyond
  * what meta_open does: a current store is opened and closed); -EPROTO with
  * meta_open_why() for a store newer than this lamfs or at another LaminDB
  * migration; otherwise meta_open's errors.

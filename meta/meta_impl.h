@@ -164,7 +164,8 @@ int meta_sql_lamindb_check(struct meta *m, const char *where);
 
 /* meta_upgrade's last step, in the open's transaction after lamfs's
  * migrations: st recorded as meta_storage_attach does, every artifact row
- * pointed at it, lamfs's other storage rows dropped.  0 or -errno. */
+ * pointed at it, lamfs's other storage rows dropped.  0, -EBUSY (with
+ * meta_open_why) when a lease of the store is live, or -errno. */
 int meta_sql_upgrade_storage(struct meta *m, const struct meta_storage *st);
 
 /* The lease ops of every backend, written once over txn and sql. */

@@ -4,6 +4,7 @@
 # brought to this lamfs with `lamfs upgrade`, on SQLite and on PostgreSQL:
 #  - before: `lamfs mount` and `lamfs ls` refuse, naming `lamfs upgrade`;
 #    nothing changed; `lamfs upgrade` refuses while the instance lock is held
+#    or a lease in the store is live (a mount on another machine)
 #  - `lamfs upgrade`: LaminDB's tables at 0189_v2_6 with `lamin init`'s rows,
 #    the lamindb_storage row of the storage root, lamfs schema 3; every
 #    artifact, folder and lease row as before (a flagged record and a lease
@@ -49,6 +50,14 @@ upgrade_check() {
 	assert_match "ls refuses" "lamfs upgrade INSTANCE" "$out"
 	assert_eq "nothing changed by the refusals" "$before" "$(old_rows "$inst")"
 	assert_eq "schema still 2" "2" "$(sql "$inst" 'select version from lamfs_schema')"
+
+	# a live lease (a mount on another machine): refused, nothing changed
+	sql "$inst" "insert into lease values ('other:2:mount', 'mount', 'other-host', 2,
+		'$inst', '/mnt/y', 1000, 99999999999999)"
+	out=$("$LAMFS_BIN" upgrade "$inst" 2>&1) && fail "upgrade beside a live lease succeeded"
+	assert_match "upgrade beside a live lease" "a live lease.*unmount it everywhere first" "$out"
+	assert_eq "schema still 2 beside a live lease" "2" "$(sql "$inst" 'select version from lamfs_schema')"
+	sql "$inst" "delete from lease where id = 'other:2:mount'"
 
 	# the instance lock held (as a mount holds it): refused, nothing changed
 	exec 9>>"$inst/lamfs.lock"

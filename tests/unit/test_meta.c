@@ -1797,8 +1797,14 @@ static void test_upgrade_schema2(void **state)
 	assert_int_equal(meta_open(f->url, META_READONLY, &m), -EPROTO);
 	assert_null(m);
 
-	/* a failed upgrade (a table in the way of LaminDB's) changes nothing */
+	/* a live lease (a mount on some machine): refused, nothing changed */
 	storage_init(&st, "/lamin/up", "UpStorage001", "UpInstance01");
+	assert_int_equal(meta_upgrade(f->url, &st), -EBUSY);
+	assert_non_null(strstr(meta_open_why(), "a live lease"));
+	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), 2);
+	f->st->exec(f, "UPDATE lease SET expires_ms = 1");   /* that mount is gone */
+
+	/* a failed upgrade (a table in the way of LaminDB's) changes nothing */
 	f->st->exec(f, "CREATE TABLE lamindb_feature (x INTEGER)");
 	assert_true(meta_upgrade(f->url, &st) < 0);
 	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), 2);
