@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "hash.h"
 #include "uid.h"
 
 static const char b62[] =
@@ -22,18 +23,6 @@ static const unsigned char namespace_url[16] = {
 	0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1,
 	0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8,
 };
-
-static void hex_of(const unsigned char *in, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hx[in[i] >> 4];
-		out[2 * i + 1] = hx[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 int lamindb_instance_id(const char *slug, char out[LAMINDB_ID_HEX_LEN + 1])
 {
@@ -54,7 +43,7 @@ int lamindb_instance_id(const char *slug, char out[LAMINDB_ID_HEX_LEN + 1])
 	/* RFC 4122 name-based, SHA-1: version 5, variant 10xx. */
 	digest[6] = (unsigned char)((digest[6] & 0x0f) | 0x50);
 	digest[8] = (unsigned char)((digest[8] & 0x3f) | 0x80);
-	hex_of(digest, 16, out);
+	hash_hex(digest, 16, out);
 	rc = 0;
 out:
 	EVP_MD_CTX_free(ctx);
@@ -129,6 +118,7 @@ int lamindb_name_valid(const char *name)
 int lamindb_name_of_root(const char *root, char *out, size_t len)
 {
 	const char *p = root, *end, *start;
+	size_t i, n;
 	int rc = 0;
 
 	if (!strncmp(p, "s3://", 5))
@@ -139,12 +129,23 @@ int lamindb_name_of_root(const char *root, char *out, size_t len)
 	start = end;
 	while (start > p && start[-1] != '/')
 		start--;
-	if ((size_t)(end - start) >= len) {
-		rc = (size_t)(end - start) > LAMINDB_NAME_MAX ? -EINVAL : -ENAMETOOLONG;
+	n = (size_t)(end - start);
+	if (n > LAMINDB_NAME_MAX) {
+		rc = -EINVAL;
 		goto out;
 	}
-	memcpy(out, start, (size_t)(end - start));
-	out[end - start] = '\0';
+	if (n >= len) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	/* What a name may not hold (blanks, controls, backslashes) becomes '-':
+	 * a folder "my data" makes the instance "my-data". */
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)start[i];
+
+		out[i] = c <= ' ' || c == 0x7f || c == '\\' ? '-' : (char)c;
+	}
+	out[n] = '\0';
 	if (!lamindb_name_valid(out))
 		rc = -EINVAL;
 out:
@@ -257,10 +258,12 @@ out:
 	return rc;
 }
 
+/* Byte for byte what lamindb-setup's mark_storage_root() writes: no newline
+ * after the last line. */
 int lamindb_ident_format(const struct lamindb_ident *id, char *buf, size_t len)
 {
 	int n = snprintf(buf, len,
-			 "%s\ncreation info:\ninstance_slug=%s\ninstance_id=%s\ninstance_uid=%s\n",
+			 "%s\ncreation info:\ninstance_slug=%s\ninstance_id=%s\ninstance_uid=%s",
 			 id->storage_uid, id->slug, id->instance_id, id->instance_uid);
 
 	return n < 0 || (size_t)n >= len ? -ENOSPC : n;

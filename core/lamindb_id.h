@@ -10,7 +10,7 @@
  *   storage uid   12 random base-62 characters
  * and the marker lamin init writes to <storage root>/.lamindb/storage_uid.txt:
  *   <storage uid>\ncreation info:\ninstance_slug=<slug>\ninstance_id=<id>\n
- *   instance_uid=<uid>\n
+ *   instance_uid=<uid>          (no newline at the end)
  * (docs/lamindb.md).  Pure functions, no I/O: the caller reads and writes the
  * file through the storage backend.  Thread-safe.
  */
@@ -46,8 +46,10 @@ int lamindb_name_valid(const char *name);
 
 /* The instance name a storage root implies, as lamin init infers it: the last
  * path component of "/abs/path" or "s3://bucket[/prefix]" (the bucket when
- * there is no prefix), trailing slashes ignored.  -EINVAL when that is not a
- * valid name, -ENAMETOOLONG when it does not fit in len. */
+ * there is no prefix), trailing slashes ignored; blanks, control characters
+ * and backslashes in it become '-'.  -EINVAL when there is no such component
+ * ("/", "..") or it is over LAMINDB_NAME_MAX bytes, -ENAMETOOLONG when it
+ * does not fit in len. */
 int lamindb_name_of_root(const char *root, char *out, size_t len);
 
 /* A new identity for instance `name`: slug, id and uid derived, a random
