@@ -400,8 +400,24 @@ sql() {
 		psql "$murl" -X -q -A -t -F '|' -v ON_ERROR_STOP=1 -c "$2" </dev/null
 		return
 	fi
-	sqlite3 -batch -noheader -bail -cmd '.timeout 10000' "$1/lamfs.db" "$2" </dev/null
+	sqlite3 -batch -noheader -bail -cmd '.timeout 10000' "$(db_of "$1")" "$2" </dev/null
 }
+
+# db_of INST: the instance's SQLite database, where lamfs.conf's [meta] url
+# says (<storage root>/.lamindb/lamin.db by default, INSTANCE/lamin.db with
+# S3 storage; a relative path is relative to the instance).
+db_of() {
+	local murl
+	murl=$(_e2e_conf "$1" meta url)
+	murl=${murl#sqlite:}
+	[[ -n "$murl" ]] || fail "db_of: $1/lamfs.conf names no database"
+	[[ "$murl" == /* ]] || murl=$1/$murl
+	printf '%s\n' "$murl"
+}
+
+# LaminDB's own files in a storage's .lamindb folder, which are not objects:
+# its SQLite database (and journals) and the storage marker.
+_E2E_LAMINDB_FILES='^(lamin\.db(-wal|-shm|-journal)?|storage_uid\.txt)( |$)'
 
 # sqlstr TEXT: TEXT as an SQL string literal.
 sqlstr() { printf "'%s'" "${1//\'/\'\'}"; }
@@ -417,12 +433,14 @@ rows_at() {
 objects() {
 	if [[ "$1" == s3://* ]]; then
 		_s3_split "$1"
-		s3_keys "$_S3B" "${_S3P}.lamindb/" | cut -d' ' -f1 | cut -c$((${#_S3P} + 10))- | LC_ALL=C sort
+		s3_keys "$_S3B" "${_S3P}.lamindb/" | cut -d' ' -f1 | cut -c$((${#_S3P} + 10))- |
+			{ grep -Ev "$_E2E_LAMINDB_FILES" || true; } | LC_ALL=C sort
 		return
 	fi
 	local d=$1/.lamindb
 	[[ -d "$d" ]] || return 0
-	(cd "$d" && find . -type f -printf '%P\n' | LC_ALL=C sort)
+	(cd "$d" && find . -type f -printf '%P\n' | { grep -Ev "$_E2E_LAMINDB_FILES" || true; } |
+		LC_ALL=C sort)
 }
 
 # A fingerprint of every object: name inode size mtime (changes if any is rewritten).
@@ -431,12 +449,13 @@ objects() {
 objects_snapshot() {
 	if [[ "$1" == s3://* ]]; then
 		_s3_split "$1"
-		s3_swift_listing "$_S3B" "${_S3P}.lamindb/"
+		s3_swift_listing "$_S3B" "${_S3P}.lamindb/" | { grep -Ev "$_E2E_LAMINDB_FILES" || true; }
 		return
 	fi
 	local d=$1/.lamindb
 	[[ -d "$d" ]] || return 0
-	(cd "$d" && find . -type f -printf '%P %i %s %T@\n' | LC_ALL=C sort)
+	(cd "$d" && find . -type f -printf '%P %i %s %T@\n' | { grep -Ev "$_E2E_LAMINDB_FILES" || true; } |
+		LC_ALL=C sort)
 }
 
 # Regular files in the instance's staging folder.
@@ -594,7 +613,8 @@ storage_stray() {
 _check_store_s3() {
 	local inst=$1 root=$2 bad='' what n f got want
 	_s3_split "$root"
-	s3_keys "$_S3B" "${_S3P}.lamindb/" >"$WORK/.cs.keys"
+	s3_keys "$_S3B" "${_S3P}.lamindb/" | { grep -Ev "^${_S3P}\.lamindb/${_E2E_LAMINDB_FILES#^}" || true; } \
+		>"$WORK/.cs.keys"
 	sql "$inst" "select uid || coalesce(suffix,''), size, checksum, hash, _hash_type from artifact
 		     where _aux is null and branch_id = 1" >"$WORK/.cs.records"
 	sql "$inst" "select uid || coalesce(suffix,'') from artifact" >"$WORK/.cs.known"
@@ -1127,4 +1147,169 @@ e2e_begin() {
 e2e_pass() {
 	printf 'ok: %s\n' "$(basename "$0")"
 	exit 0
+}
+
+# ------------------------------------------------------------ LaminDB
+#
+# What LaminDB itself would compute and find, computed here independently of
+# lamfs (Python's uuid and hashlib), and the checks of LaminDB's columns.
+
+# The project's copy of LaminDB's schema files (meta/lamindb, with its NOTICE).
+LAMINDB_FILES=$REPO/meta/lamindb
+
+# lamindb_ident SLUG: "INSTANCE_ID INSTANCE_UID" as lamindb-setup derives them
+# (uuid5(NAMESPACE_URL, slug); md5 of its hex, base 62, 12 characters).
+lamindb_ident() {
+	python3 - "$1" <<'PYEOF'
+import hashlib, sys, uuid
+A = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+i = uuid.uuid5(uuid.NAMESPACE_URL, sys.argv[1]).hex
+n = int.from_bytes(hashlib.md5(i.encode()).digest(), "big")
+s = ""
+while n:
+    n, r = divmod(n, 62)
+    s = A[r] + s
+print(i, (s or "0")[:12])
+PYEOF
+}
+
+# lamindb_uid_of_id INSTANCE_ID: the instance uid of an instance id.
+lamindb_uid_of_id() {
+	python3 - "$1" <<'PYEOF'
+import hashlib, sys
+A = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+n = int.from_bytes(hashlib.md5(sys.argv[1].replace("-", "").lower().encode()).digest(), "big")
+s = ""
+while n:
+    n, r = divmod(n, 62)
+    s = A[r] + s
+print((s or "0")[:12])
+PYEOF
+}
+
+# marker_field FILE FIELD: a field of a storage_uid.txt (storage_uid: line 1).
+marker_field() {
+	if [[ "$2" == storage_uid ]]; then
+		head -n 1 -- "$1"
+	else
+		sed -n "s/^$2=//p" -- "$1"
+	fi
+}
+
+# lamindb_marker_write FILE STORAGE_UID SLUG: storage_uid.txt as lamin init
+# writes it (lamindb-setup's mark_storage_root: no newline at the end).
+lamindb_marker_write() {
+	local id
+	read -r id _ < <(lamindb_ident "$3")
+	mkdir -p -- "$(dirname -- "$1")"
+	printf '%s\ncreation info:\ninstance_slug=%s\ninstance_id=%s\ninstance_uid=%s' \
+		"$2" "$3" "$id" "$(lamindb_uid_of_id "$id")" >"$1"
+}
+
+# lamindb_sql_fingerprint INST: LaminDB's part of the database (every table
+# and index that is not lamfs's, with every row), as one sha256: what an
+# attach must leave exactly as it was.
+lamindb_sql_fingerprint() {
+	local inst=$1 t murl
+	murl=$(_e2e_conf "$inst" meta url)
+	{
+		if [[ "$murl" == postgres* ]]; then
+			for t in $(sql "$inst" "select tablename from pg_tables where schemaname = current_schema()
+					       and tablename not like 'lamfs%' order by 1"); do
+				echo "== $t"
+				sql "$inst" "select * from \"$t\" order by 1"
+			done
+		else
+			sql "$inst" "select type, name, tbl_name, sql from sqlite_master
+				     where name not like 'lamfs%' and name not like 'sqlite_autoindex_lamfs%'
+				     order by name"
+			for t in $(sql "$inst" "select name from sqlite_master where type = 'table'
+					       and name not like 'lamfs%' and name not like 'sqlite_%' order by 1"); do
+				echo "== $t"
+				sql "$inst" "select * from \"$t\" order by 1"
+			done
+		fi
+	} | sha256sum | cut -d' ' -f1
+}
+
+# lamindb_check_columns INST ROOT MARKER: every LaminDB column of every
+# artifact row against its meaning (issue 19): uid, stem and version, suffix
+# by LaminDB's rules, size, hash and _hash_type of the object's bytes, one
+# is_latest per key on the main branch, branch 1, space 1, the storage row of
+# ROOT (its root exactly, its instance uid derived from MARKER's instance_id,
+# its uid the marker's), the anonymous user, _key_is_virtual, _aux NULL and
+# created_at/updated_at as Django writes them.  MARKER is a local copy of the
+# root's storage_uid.txt.
+lamindb_check_columns() {
+	local inst=$1 root=$2 marker=$3 pg=0 iid bad
+	[[ "$(_e2e_conf "$inst" meta url)" == postgres* ]] && pg=1
+	iid=$(marker_field "$marker" instance_id)
+	assert_eq "storage row of $root: root, uid and instance uid" \
+		"$root|$(marker_field "$marker" storage_uid)|$(lamindb_uid_of_id "$iid")" \
+		"$(sql "$inst" "select s.root || '|' || s.uid || '|' || s.instance_uid from lamindb_storage s
+				where s.root = $(sqlstr "$root")")"
+	assert_eq "instance uid in the marker derives from its instance_id" \
+		"$(lamindb_uid_of_id "$iid")" "$(marker_field "$marker" instance_uid)"
+	# one line per live row: uid key suffix size hash _hash_type is_latest
+	# branch space storage-root user key_is_virtual aux created updated
+	sql "$inst" "select a.uid, a.key, a.suffix, a.size, a.hash, a._hash_type,
+			    case when a.is_latest then 1 else 0 end, a.branch_id, a.space_id, s.root,
+			    u.uid, case when a._key_is_virtual then 1 else 0 end,
+			    coalesce(a._aux, 'NULL'), a.created_at, a.updated_at
+		     from lamindb_artifact a join lamindb_storage s on s.id = a.storage_id
+			  join lamindb_user u on u.id = a.created_by_id
+		     where a.key is not null order by a.key, a.uid" >"$WORK/.lcols"
+	[[ -s "$WORK/.lcols" ]] || fail "lamindb_check_columns: no artifact rows"
+	bad=$(python3 - "$WORK/.lcols" "$root" "$pg" <<'PYEOF'
+import base64, collections, hashlib, os, re, sys
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1]) if l.strip()]
+root, pg = sys.argv[2], sys.argv[3] == "1"
+out = []
+b62 = re.compile(r"^[0-9A-Za-z]{20}$")
+# LaminDB's suffix rules for what these tests write
+def suffix_of(key):
+    name = key.rsplit("/", 1)[-1]
+    for comp in (".csv.gz", ".fastq.gz", ".tar.gz", ".vcf.gz"):
+        if name.endswith(comp):
+            return comp
+    i = name.rfind(".")
+    return name[i:] if i > 0 else ""
+stems = collections.defaultdict(set)
+latest = collections.Counter()
+django = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
+pgtime = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?[+-]\d\d(:\d\d)?$")
+for r in rows:
+    uid, key, suffix, size, h, ht, il, br, sp, sroot, user, virt, aux, ca, ua = r
+    w = "%s (%s)" % (key, uid)
+    if not b62.match(uid): out.append("%s: uid is not 20 base62 characters" % w)
+    stems[key].add(uid[:16])
+    if br == "1" and il == "1": latest[key] += 1
+    if suffix != suffix_of(key): out.append("%s: suffix %r, LaminDB's %r" % (w, suffix, suffix_of(key)))
+    if br != "1": out.append("%s: branch_id %s" % (w, br))
+    if sp != "1": out.append("%s: space_id %s" % (w, sp))
+    if sroot != root: out.append("%s: storage root %r" % (w, sroot))
+    if user != "00000000": out.append("%s: created by user %r" % (w, user))
+    if virt != "1": out.append("%s: _key_is_virtual %s" % (w, virt))
+    if aux != "NULL": out.append("%s: _aux %r, not NULL" % (w, aux))
+    for name, t in (("created_at", ca), ("updated_at", ua)):
+        if not (pgtime if pg else django).match(t):
+            out.append("%s: %s %r is not Django's form" % (w, name, t))
+    obj = os.path.join(root, ".lamindb", uid + suffix)
+    if not root.startswith("s3://"):
+        try:
+            data = open(obj, "rb").read()
+        except OSError as e:
+            out.append("%s: object %s: %s" % (w, obj, e)); continue
+        if str(len(data)) != size: out.append("%s: size %s, object has %d" % (w, size, len(data)))
+        if len(data) <= 50 << 20:
+            want = base64.urlsafe_b64encode(hashlib.md5(data).digest()).decode()[:22]
+            if h != want or ht != "md5": out.append("%s: hash %s/%s, md5 of the bytes %s" % (w, h, ht, want))
+for k, s in stems.items():
+    if len(s) != 1: out.append("%s: %d stems across its versions" % (k, len(s)))
+for k in stems:
+    if latest[k] > 1: out.append("%s: %d rows is_latest on branch 1" % (k, latest[k]))
+print("; ".join(out))
+PYEOF
+)
+	[[ -z "$bad" ]] || fail "LaminDB columns of $inst: $bad"
 }

@@ -69,7 +69,7 @@ static int setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_repair.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->inst, sizeof(f->inst), "%s/inst", f->dir);
-	assert_int_equal(instance_init(f->inst, NULL, NULL, &err), 0);
+	assert_int_equal(instance_init(f->inst, NULL, NULL, NULL, &err), 0);
 	assert_int_equal(core_open(f->inst, 0, &f->c, &err), 0);
 	assert_int_equal(core_lock(f->c, 1), 0);
 	*state = f;
