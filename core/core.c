@@ -127,10 +127,27 @@ int core_open(const char *instance, unsigned flags, struct core **out, char **er
 		if (errmsg)
 			*errmsg = instance_msg(
 				"%s: metadata store %s: %s", c->cfg.dir, c->cfg.meta_url,
-				rc == -EPROTO ? "written by a newer lamfs; upgrade lamfs"
+				rc == -EPROTO ? "written by a newer lamfs, at another LaminDB "
+						"migration, or by a lamfs that needs `lamfs upgrade` "
+						"(the log names the versions)"
 				: rc == -EBADMSG ? "not a lamfs database or damaged"
 				: strerror(-rc));
 		goto out;
+	}
+	{
+		int64_t sid = 0;
+
+		rc = meta_storage_get(c->meta, &sid, NULL);
+		if (rc < 0) {
+			if (errmsg)
+				*errmsg = instance_msg("%s: metadata store %s: %s", c->cfg.dir,
+						       c->cfg.meta_url,
+						       rc == -ENOENT ? "no storage recorded for this "
+						       "instance (lamfs init records it)"
+						       : strerror(-rc));
+			goto out;
+		}
+		c->storage_id = (int)sid;
 	}
 	if (c->backend)
 		goto out;
@@ -278,8 +295,8 @@ static void stage_name_anon(struct core_stage *s)
 		unlink(path);
 }
 
-static void fill_record(struct lamfs_record *rec, const char *key, const struct hash_result *hr,
-			const struct core_attrs *a)
+static void fill_record(const struct core *c, struct lamfs_record *rec, const char *key,
+			const struct hash_result *hr, const struct core_attrs *a)
 {
 	memset(rec, 0, sizeof(*rec));
 	snprintf(rec->key, sizeof(rec->key), "%s", key);
@@ -289,7 +306,7 @@ static void fill_record(struct lamfs_record *rec, const char *key, const struct 
 	memcpy(rec->hash_type, hr->hash_type, sizeof(rec->hash_type));
 	memcpy(rec->checksum, hr->checksum, sizeof(rec->checksum));
 	rec->branch_id = 1;
-	rec->storage_id = 1;
+	rec->storage_id = c->storage_id;
 	rec->mode = a ? a->mode & 07777 : 0644;
 	rec->owner_uid = a ? a->owner_uid : (uint32_t)getuid();
 	rec->owner_gid = a ? a->owner_gid : (uint32_t)getgid();
@@ -363,7 +380,7 @@ static int save_begin(struct core *c, struct core_stage *s, const char *key,
 	rc = fault_check("save.staged");
 	if (rc < 0)
 		goto out;
-	fill_record(rec, key, hr, attrs);
+	fill_record(c, rec, key, hr, attrs);
 	rc = meta_save_begin(c->meta, rec, state, flags);
 	if (rc == 0 && *state != META_SAVE_EXISTS) {
 		/* A crash here leaves the bytes in w.*: core_staged_adopt finds them. */

@@ -15,6 +15,7 @@ struct core {
 	struct instance_config cfg;
 	struct meta *meta;
 	struct backend *backend;
+	int storage_id;              /* lamindb_storage.id saves go to (meta_storage_get) */
 	unsigned flags;
 	int lock_fd;                 /* INSTANCE/lamfs.lock while locked, else -1 */
 };

@@ -512,6 +512,44 @@ int meta_walk_ancestors(const char *key, int (*fn)(void *ctx, const char *prefix
 	return rc;
 }
 
+int meta_utf8_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned lo = 0x80, hi = 0xBF;
+		size_t len, i;
+
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xC2 && *p <= 0xDF)
+			len = 2;
+		else if (*p >= 0xE0 && *p <= 0xEF)
+			len = 3;
+		else if (*p >= 0xF0 && *p <= 0xF4)
+			len = 4;
+		else
+			return 0;
+		if (*p == 0xE0)
+			lo = 0xA0;
+		else if (*p == 0xED)
+			hi = 0x9F;
+		else if (*p == 0xF0)
+			lo = 0x90;
+		else if (*p == 0xF4)
+			hi = 0x8F;
+		if (p[1] < lo || p[1] > hi)
+			return 0;
+		for (i = 2; i < len; i++)
+			if (p[i] < 0x80 || p[i] > 0xBF)
+				return 0;
+		p += len;
+	}
+	return 1;
+}
+
 /* ---- leases ---- */
 
 /* 0 when id is a usable lease id. */

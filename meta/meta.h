@@ -53,9 +53,13 @@
 
 struct meta;
 
-/* The schema version this build writes.  Older ones are migrated on open. */
+/* The schema version of lamfs's own tables this build writes.  Older ones
+ * are migrated on open (see meta_open for stores from before LaminDB's
+ * schema). */
 /* 2: the lease table (mounts and repairs of the instance, see below). */
-#define META_SCHEMA_VERSION 2
+/* 3: LaminDB's schema beside lamfs's tables, and lamfs_storage (the
+ *    lamindb_storage row this instance saves into, meta_storage_attach). */
+#define META_SCHEMA_VERSION 3
 
 enum meta_open_flags {
 	META_CREATE = 1u << 0,   /* create a new store; SQLite: -EEXIST if one exists,
@@ -69,12 +73,28 @@ enum meta_open_flags {
  * so PGPASSFILE/~/.pgpass, PGSSLMODE and the other PG* variables apply; the
  * tables live in the first schema of the search_path, which the url may set:
  * "?options=-csearch_path%3Dmyschema"); any other "scheme://" is
- * -EPROTONOSUPPORT.  Without META_CREATE a missing database is -ENOENT and an
- * older schema is migrated (unless META_READONLY: then -EPROTO too); a
- * zero-length file counts as schema 0.  A file that is not a lamfs database,
- * or is damaged, is -EBADMSG and is not modified; a directory is -EISDIR.
- * META_CREATE with META_READONLY is -EINVAL.  A create that fails removes
- * what it made.
+ * -EPROTONOSUPPORT.
+ *
+ * A store is a LaminDB instance's database: LaminDB's own tables (made from
+ * the files LaminDB ships, meta/lamindb/, never by hand) plus lamfs's tables
+ * (docs/schema.md).  META_CREATE on a database without LaminDB's tables
+ * creates LaminDB's schema and the rows `lamin init` writes (branches
+ * -1/0/1, space 1, the anonymous user 00000000), then lamfs's tables; on a
+ * database with LaminDB's tables and none of lamfs's (made by `lamin init`)
+ * it attaches: lamfs's tables are added, LaminDB's rows are not touched.
+ * LaminDB's tables at another migration than the one this build supports
+ * (meta_lamindb_migration) are -EPROTO, with both versions in the log, and
+ * nothing is changed; so is a lamfs store from before LaminDB's schema
+ * (schema 2 or older without LaminDB's tables: it needs `lamfs upgrade`).
+ *
+ * SQLite: META_CREATE on a missing file writes LaminDB's empty database
+ * there; on an existing file with lamfs's tables, or with no LaminDB
+ * tables, it is -EEXIST.  Without META_CREATE a missing database is -ENOENT,
+ * a LaminDB database without lamfs's tables -ENOENT, an older lamfs schema
+ * is migrated (unless META_READONLY: then -EPROTO).  A file that is not a
+ * database, or is damaged, or is empty, is -EBADMSG and is not modified; a
+ * directory is -EISDIR.  META_CREATE with META_READONLY is -EINVAL.  A
+ * create that fails removes what it made.
  * PostgreSQL: META_CREATE creates the schema, or attaches when a lamfs schema
  * is there already (that is how a second machine joins an instance; creates
  * racing each other take turns and all succeed): never -EEXIST.  A newer
@@ -90,6 +110,43 @@ int meta_open(const char *url, unsigned flags, struct meta **out);
 void meta_close(struct meta *m);
 /* The schema version stored in the database (or a negative errno). */
 int meta_schema_version(struct meta *m);
+
+/* ---- the LaminDB instance ---- */
+
+/* LaminDB's newest applied migration of app "lamindb" (django_migrations;
+ * lamindb.h says which one counts as newest), e.g. "0189_v2_6", into out
+ * (len bytes, at least LAMINDB_MIGRATION_MAX + 1 = 128).  A store opens only
+ * at the one migration this build supports (the one in meta/lamindb's
+ * files), so this is it; -ENOENT when the table has no such row. */
+int meta_lamindb_migration(struct meta *m, char *out, size_t len);
+
+/* The instance's storage: a row of lamindb_storage. */
+struct meta_storage {
+	char root[LAMFS_KEY_MAX + 1];  /* lamindb_storage.root: exactly the storage root,
+	                                  "/abs/path" or "s3://bucket[/prefix]" */
+	char type[8];                  /* "local" or "s3" */
+	char region[64];               /* "" when none */
+	char uid[13];                  /* lamindb_storage.uid: 12 base62 characters */
+	char instance_uid[13];         /* lamindb_storage.instance_uid: 12 characters
+	                                  ("" when the row has none) */
+};
+/*
+ * Find the lamindb_storage row whose root is st->root, or insert it
+ * (created_by the anonymous user 00000000, added when missing; LaminDB's
+ * column defaults for the rest), and record it in lamfs's own tables
+ * (lamfs_storage) as the storage this instance saves into, in one
+ * transaction.  *id (when not NULL): the row's id.
+ * A row with that root but another instance_uid: -EXDEV, *found (when not
+ * NULL) set to it, nothing changed.  st->uid taken by a row of another
+ * root: -EEXIST.  Empty root or uid, or a type other than local/s3:
+ * -EINVAL.  A found row keeps its own uid, type and region (LaminDB's rows
+ * are not changed); *found, when not NULL, is set to the row on 0 too.
+ */
+int meta_storage_attach(struct meta *m, const struct meta_storage *st, int64_t *id,
+			struct meta_storage *found);
+/* The storage recorded by meta_storage_attach: 0 and *id, *out (either may
+ * be NULL), or -ENOENT when none yet. */
+int meta_storage_get(struct meta *m, int64_t *id, struct meta_storage *out);
 
 /* ---- lookups (visible entries only) ---- */
 

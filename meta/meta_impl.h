@@ -22,6 +22,11 @@
 
 #include "meta.h"
 
+/* A row of the shared SQL layer's statements (ops->sql): ncols text values,
+ * NULL for SQL NULL; at most META_SQL_COLS_MAX are passed. */
+typedef int (*meta_sql_row_fn)(void *ctx, int ncols, const char *const *vals);
+#define META_SQL_COLS_MAX 16
+
 struct meta_ops {
 	const char *name;
 	/* Free everything the backend allocated, including the handle itself.
@@ -67,6 +72,30 @@ struct meta_ops {
 	int (*lease_release)(struct meta *m, const char *id);
 	int (*lease_list)(struct meta *m, struct meta_lease **v, size_t *n);
 	int (*lease_sweep)(struct meta *m, const char *id);
+
+	/* The shared SQL layer (meta_sql.c) runs its statements through these
+	 * two: one text of SQL for every dialect, parameters written $1..$n.
+	 *
+	 * txn: run body(m, arg) as one transaction (write: a write
+	 * transaction, -EROFS on a read-only handle), committing when it
+	 * returns 0, with the backend's retries (PostgreSQL: conflicts and a
+	 * lost connection run body again, so body starts from scratch each
+	 * time and does nothing outside the database).  Also callable while
+	 * the backend's open runs its own transaction: then body runs in it.
+	 * sql: one statement on the handle's connection, in the transaction
+	 * running; params are text or NULL (SQL NULL), the database converts
+	 * them by the column they meet; cb (may be NULL) gets every row as
+	 * ncols text values (NULL for SQL NULL; a boolean column reads
+	 * differently per database: compare in SQL).  Non-zero from cb stops
+	 * and is returned.  The number of rows, or -errno. */
+	int (*txn)(struct meta *m, int write, int (*body)(struct meta *m, void *arg), void *arg);
+	/* The dialect's words: the database clock in ms since the epoch as a
+	 * SQL expression (leases), and whether text must be valid UTF-8 to be
+	 * stored (PostgreSQL: then such text is answered without asking). */
+	const char *now_ms;
+	int utf8_only;
+	int (*sql)(struct meta *m, const char *sql, int n, const char *const *params,
+		   meta_sql_row_fn cb, void *ctx);
 };
 
 /* The base of every backend's handle.  Lock order: m->lock is a leaf; no
@@ -108,7 +137,6 @@ int meta_pg_errno(const char *state);
  * "password=" / "sslpassword=" parameter.  What logs may show of a url. */
 void meta_pg_redact(const char *url, char *out, size_t size);
 
-/* Append one object to d; 0 or -ENOMEM. */
 /*
  * Call fn(ctx, prefix) for every folder on the way to key's parent, shortest
  * first: for "a/b/c" with "a/b" it calls "a", then "a/b"; nothing for a
@@ -116,8 +144,34 @@ void meta_pg_redact(const char *url, char *out, size_t size);
  */
 int meta_walk_ancestors(const char *key, int (*fn)(void *ctx, const char *prefix), void *ctx);
 
+/* Append one object to d; 0 or -ENOMEM. */
 int meta_dropped_add(struct meta_dropped *d, const char *uid, const char *suffix,
 		     int storage_id);
+
+/*
+ * LaminDB's schema in a store (meta_sql.c, through ops->sql; called by the
+ * backends' open inside their open transaction, before they change anything):
+ * meta_sql_lamindb_check() compares the newest applied "lamindb" migration
+ * with the one this build supports (lamindb.h): 0, or -EPROTO (both named in
+ * the log) when they differ.
+ */
+int meta_sql_lamindb_check(struct meta *m, const char *where);
+
+/* The lease ops of every backend, written once over txn and sql. */
+int meta_sql_lease_take(struct meta *m, const struct meta_lease *l, int64_t ttl_ms,
+			unsigned flags, struct meta_lease *blocker);
+int meta_sql_lease_renew(struct meta *m, const char *id, int64_t ttl_ms);
+int meta_sql_lease_release(struct meta *m, const char *id);
+int meta_sql_lease_list(struct meta *m, struct meta_lease **v, size_t *n);
+int meta_sql_lease_sweep(struct meta *m, const char *id);
+/* Their place in a backend's ops table. */
+#define META_SQL_LEASE_OPS                                                           \
+	.lease_take = meta_sql_lease_take, .lease_renew = meta_sql_lease_renew,      \
+	.lease_release = meta_sql_lease_release, .lease_list = meta_sql_lease_list,  \
+	.lease_sweep = meta_sql_lease_sweep
+
+/* 1 when s is valid UTF-8 (what PostgreSQL can store as text), else 0. */
+int meta_utf8_ok(const char *s);
 
 /* The folder that holds every key: "" (always exists, never a row). */
 #define META_ROOT_MODE 0755

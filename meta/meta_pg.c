@@ -54,6 +54,7 @@
 #include <libpq-fe.h>
 
 #include "key.h"
+#include "lamindb.h"
 #include "log.h"
 #include "meta_impl.h"
 #include "uid.h"
@@ -129,10 +130,18 @@ static const char pg_schema_v2[] =
 	"  started_ms BIGINT NOT NULL,\n"
 	"  expires_ms BIGINT NOT NULL);\n";
 
-/* pg_migrations[v]: version v -> v + 1.  Constant DDL only. */
+/* Schema 3: the storage this instance saves into (meta_storage_attach). */
+static const char pg_schema_v3[] =
+	"CREATE TABLE lamfs_storage (\n"
+	"  one INTEGER PRIMARY KEY CHECK (one = 1),\n"
+	"  storage_id INTEGER NOT NULL REFERENCES lamindb_storage (id));\n";
+
+/* pg_migrations[v]: version v -> v + 1.  Constant DDL only.  LaminDB's own
+ * tables are not among them: they come from LaminDB's dump (lamindb_load). */
 static const char *const pg_migrations[] = {
 	pg_schema_v1,
 	pg_schema_v2,
+	pg_schema_v3,
 };
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == META_SCHEMA_VERSION,
 	       "one migration step per schema version");
@@ -161,37 +170,16 @@ _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == META_SCHEMA_V
 #define PG_ENTRY_DIR 0
 #define PG_ENTRY_FILE (1 + PG_FOLDER_NCOLS)
 
-/* Leases: the database's clock (the transaction's start) in ms since the epoch. */
-#define PG_NOW_MS "(extract(epoch FROM now()) * 1000)::bigint"
-/* Read by row_lease(), in this order. */
-#define PG_LEASE_COLS                                                                \
-	"id, kind, host, pid, instance, mountpoint, started_ms, expires_ms, "        \
-	"expires_ms - " PG_NOW_MS
-#define PG_LEASE_STATEMENTS(X)                                                       \
-	/* the live lease in the way of taking $1 as kind $2 (meta.h's rules) */    \
-	X(LEASE_BLOCKER, "SELECT " PG_LEASE_COLS " FROM lease WHERE id <> $1 AND "   \
-			 "expires_ms > " PG_NOW_MS " AND ($2::text = 'repair' OR "   \
-			 "kind = 'repair') ORDER BY expires_ms DESC LIMIT 1")        \
-	X(LEASE_PUT, "INSERT INTO lease (id, kind, host, pid, instance, mountpoint, " \
-		     "started_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, "      \
-		     PG_NOW_MS ", " PG_NOW_MS " + $7::bigint) ON CONFLICT (id) DO UPDATE SET " \
-		     "kind = excluded.kind, host = excluded.host, pid = excluded.pid, " \
-		     "instance = excluded.instance, mountpoint = excluded.mountpoint, " \
-		     "expires_ms = excluded.expires_ms")                             \
-	X(LEASE_RENEW, "UPDATE lease SET expires_ms = " PG_NOW_MS " + $2::bigint "   \
-		       "WHERE id = $1 RETURNING id")                                 \
-	X(LEASE_DEL, "DELETE FROM lease WHERE id = $1 RETURNING id")                 \
-	X(LEASE_DEL_EXPIRED, "DELETE FROM lease WHERE id = $1 AND "                  \
-			     "expires_ms <= " PG_NOW_MS " RETURNING id")             \
-	X(LEASE_HAS, "SELECT 1 FROM lease WHERE id = $1")                            \
-	X(LEASE_LIST, "SELECT " PG_LEASE_COLS " FROM lease ORDER BY expires_ms, id")
-
 #define PG_STATEMENTS(X)                                                             \
 	X(SCHEMA_LOCK, "SELECT pg_advisory_xact_lock(" PG_SCHEMA_LOCK_KEY ")")       \
 	X(SCHEMA_PROBE, "SELECT to_regclass('lamfs_schema') IS NOT NULL, "           \
 			"to_regclass('artifact') IS NOT NULL OR "                    \
 			"to_regclass('folder') IS NOT NULL OR "                      \
-			"to_regclass('storage') IS NOT NULL")                        \
+			"to_regclass('storage') IS NOT NULL, "                       \
+			"to_regclass('django_migrations') IS NOT NULL AND "          \
+			"to_regclass('lamindb_artifact') IS NOT NULL AND "           \
+			"to_regclass('lamindb_storage') IS NOT NULL, "               \
+			"quote_ident(current_schema())")                             \
 	X(SCHEMA_GET, "SELECT max(version) FROM lamfs_schema")                       \
 	X(SCHEMA_SET, "UPDATE lamfs_schema SET version = $1")                        \
 	/* an id at or past the first unassigned one was never logged: a server \
@@ -274,7 +262,6 @@ _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == META_SCHEMA_V
 			    "ORDER BY id LIMIT $3")                                  \
 	X(ART_TOTALS, "SELECT count(*), coalesce(sum(size), 0)::bigint FROM artifact " \
 		      "WHERE " PG_VISIBLE)                                           \
-	PG_LEASE_STATEMENTS(X)
 
 enum pg_stmt {
 #define PG_ENUM(name, sql) PG_##name,
@@ -383,40 +370,7 @@ static void ai(struct pg_args *a, int64_t x)
 /* 1 when s is valid UTF-8 (the only text a key or uid can be stored as). */
 static int text_ok(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p) {
-		unsigned lo = 0x80, hi = 0xBF;
-		size_t len, i;
-
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if (*p >= 0xC2 && *p <= 0xDF)
-			len = 2;
-		else if (*p >= 0xE0 && *p <= 0xEF)
-			len = 3;
-		else if (*p >= 0xF0 && *p <= 0xF4)
-			len = 4;
-		else
-			return 0;
-		if (*p == 0xE0)
-			lo = 0xA0;
-		else if (*p == 0xED)
-			hi = 0x9F;
-		else if (*p == 0xF0)
-			lo = 0x90;
-		else if (*p == 0xF4)
-			hi = 0x8F;
-		if (p[1] < lo || p[1] > hi)
-			return 0;
-		for (i = 2; i < len; i++)
-			if (p[i] < 0x80 || p[i] > 0xBF)
-				return 0;
-		p += len;
-	}
-	return 1;
+	return meta_utf8_ok(s);
 }
 
 /* ---- the url in logs ---- */
@@ -1177,7 +1131,117 @@ static int schema_read_body(struct mpg *p, void *arg)
 struct attach_arg {
 	int create;    /* META_CREATE: make the schema when there is none */
 	int64_t from;  /* out: the version found (0: created) */
+	int lamindb;   /* out: LaminDB's tables were there */
 };
+
+/* ---- LaminDB's schema, from LaminDB's own dump ---- */
+
+/* End a COPY: ok 0 sends its end (and reads the result), else aborts it. */
+static int pg_copy_end(struct mpg *p, int ok)
+{
+	PGresult *r;
+	int rc = PQputCopyEnd(p->conn, ok ? NULL : "lamfs gave up") == 1 ? 0
+		 : pg_fail(p, NULL, "COPY");
+
+	if (rc == 0)
+		rc = pg_result(p, PQgetResult(p->conn), "COPY", NULL);
+	while ((r = PQgetResult(p->conn)))
+		PQclear(r);
+	return ok ? rc : 0;
+}
+
+/* Run statements gathered in *buf as one simple query, then empty it. */
+static int pg_flush(struct mpg *p, char **buf, size_t *len)
+{
+	int rc = *len ? pg_simple(p, *buf, NULL) : 0;
+
+	*len = 0;
+	if (*buf)
+		(*buf)[0] = '\0';
+	return rc;
+}
+
+/*
+ * Run one of LaminDB's pg_dump scripts (text, len) as psql would, in the
+ * schema `schema` (quoted) instead of "public": statements go in batches,
+ * COPY's rows through libpq's COPY protocol.  In the caller's transaction.
+ */
+static int pg_script(struct mpg *p, const char *text, size_t len, const char *schema)
+{
+	struct lamindb_script sc;
+	char *piece = NULL, *buf = NULL, *nb;
+	size_t blen = 0, cap = 0, n;
+	int kind, copying = 0, rc = 0;
+
+	lamindb_script_init(&sc, text, len);
+	while (rc == 0 && (kind = lamindb_script_next(&sc, schema, &piece)) > 0) {
+		if (kind == LAMINDB_SQL && copying) {
+			copying = 0;
+			rc = pg_copy_end(p, 1);
+		}
+		if (rc == 0 && kind == LAMINDB_SQL && !strncmp(piece, "COPY ", 5)) {
+			PGresult *r;
+
+			rc = pg_flush(p, &buf, &blen);
+			r = rc == 0 ? PQexec(p->conn, piece) : NULL;
+			if (rc == 0 && PQresultStatus(r) == PGRES_COPY_IN) {
+				copying = 1;
+				PQclear(r);
+			} else if (rc == 0) {
+				rc = pg_result(p, r, piece, NULL);
+				rc = rc < 0 ? rc : -EIO;   /* a COPY that did not start */
+			}
+		} else if (rc == 0 && kind == LAMINDB_SQL) {
+			n = strlen(piece);
+			if (blen + n + 2 > cap) {
+				cap = (blen + n + 2) * 2;
+				nb = realloc(buf, cap);
+				if (!nb) {
+					rc = -ENOMEM;
+					break;
+				}
+				buf = nb;
+			}
+			memcpy(buf + blen, piece, n);
+			blen += n;
+			buf[blen++] = '\n';
+			buf[blen] = '\0';
+		} else if (rc == 0 && kind == LAMINDB_COPY_ROW) {
+			if (PQputCopyData(p->conn, piece, (int)strlen(piece)) != 1 ||
+			    PQputCopyData(p->conn, "\n", 1) != 1)
+				rc = pg_fail(p, NULL, "COPY");
+		}
+		free(piece);
+		piece = NULL;
+	}
+	if (rc == 0 && kind < 0)
+		rc = kind;
+	if (copying)
+		rc = rc == 0 ? pg_copy_end(p, 1) : pg_copy_end(p, 0) + rc;
+	if (rc == 0)
+		rc = pg_flush(p, &buf, &blen);
+	free(piece);
+	free(buf);
+	return rc;
+}
+
+/* Create LaminDB's schema and seed rows in the current schema. */
+static int lamindb_load(struct mpg *p, const char *schema)
+{
+	unsigned char *dump = NULL;
+	size_t len = 0;
+	int rc = lamindb_gunzip(lamindb_pg_schema_gz, lamindb_pg_schema_gz_len, &dump, &len);
+
+	if (rc == 0)
+		rc = pg_script(p, (const char *)dump, len, schema);
+	if (rc == 0)
+		rc = pg_script(p, (const char *)lamindb_pg_seed, lamindb_pg_seed_len, schema);
+	if (rc < 0)
+		log_err("meta: %s: cannot create LaminDB's schema (%s)", p->url_log,
+			strerror(-rc));
+	free(dump);
+	return rc;
+}
 
 /*
  * Find the lamfs schema and bring it to META_SCHEMA_VERSION: create it
@@ -1191,13 +1255,18 @@ static int attach_body(struct mpg *p, void *arg)
 	PGresult *r = NULL;
 	int64_t v = 0;
 	int has = 0, foreign = 0;
+	char schema[256] = "";
 	int rc = p->readonly ? 0 : pg_run(p, PG_SCHEMA_LOCK, NULL, NULL);
 
+	aa->lamindb = 0;
 	if (rc == 0)
 		rc = pg_one(p, PG_SCHEMA_PROBE, NULL, &r);
 	if (rc == 1) {
 		has = gb(r, 0, 0);
 		foreign = gb(r, 0, 1);
+		aa->lamindb = gb(r, 0, 2);
+		if (!PQgetisnull(r, 0, 3))
+			gs(r, 0, 3, schema, sizeof(schema));
 		rc = 0;
 	}
 	PQclear(r);
@@ -1217,8 +1286,21 @@ static int attach_body(struct mpg *p, void *arg)
 			p->url_log, v, META_SCHEMA_VERSION);
 		rc = -EPROTO;
 	}
+	if (rc == 0 && has && !aa->lamindb) {
+		log_err("meta: %s: made by a lamfs from before LaminDB's schema (schema %" PRId64
+			"): it needs `lamfs upgrade`", p->url_log, v);
+		rc = -EPROTO;
+	}
+	if (rc == 0 && aa->lamindb)
+		rc = meta_sql_lamindb_check(&p->base, p->url_log);
 	if (rc == 0 && v < META_SCHEMA_VERSION && p->readonly)
 		rc = -EPROTO;   /* it needs a migration, which a read-only open cannot do */
+	if (rc == 0 && !aa->lamindb && !schema[0]) {
+		log_err("meta: %s: no schema to create the tables in (search_path)", p->url_log);
+		rc = -ENOENT;
+	}
+	if (rc == 0 && !aa->lamindb)
+		rc = lamindb_load(p, schema);
 	aa->from = v;
 	for (; rc == 0 && v < META_SCHEMA_VERSION; v++)
 		rc = pg_simple(p, pg_migrations[v], NULL);
@@ -1279,7 +1361,8 @@ int meta_pg_open(const char *url, unsigned flags, struct meta **out)
 	if (rc == 0)
 		rc = pg_txn(p, p->readonly ? PG_READ : PG_SCHEMA, attach_body, &aa);
 	if (rc == 0 && aa.from == 0)
-		log_info("meta: created the lamfs schema in %s", p->url_log);
+		log_info("meta: %s the lamfs schema in %s", aa.lamindb ? "added" : "created",
+			 p->url_log);
 	else if (rc == 0 && aa.from < META_SCHEMA_VERSION)
 		log_info("meta: migrated %s from schema %" PRId64 " to %d", p->url_log, aa.from,
 			 META_SCHEMA_VERSION);
@@ -2149,186 +2232,58 @@ static int pg_record_delete(struct meta *m, const char *uid, char promoted[LAMFS
 	return rc;
 }
 
-/* ---- leases ---- */
+/* ---- the shared SQL layer's dialect (meta_impl.h, meta_sql.c) ---- */
 
-static const char *lease_kind_text(enum meta_lease_kind k)
-{
-	return k == META_LEASE_REPAIR ? "repair" : "mount";
-}
+/* The database's clock in ms since the epoch (one value per statement). */
+#define PG_NOW_MS "(extract(epoch FROM now()) * 1000)::bigint"
 
-/* The lease in a row (PG_LEASE_COLS order). */
-static void row_lease(const PGresult *r, int row, struct meta_lease *l)
-{
-	memset(l, 0, sizeof(*l));
-	gs(r, row, 0, l->id, sizeof(l->id));
-	l->kind = !strcmp(PQgetvalue(r, row, 1), "repair") ? META_LEASE_REPAIR
-							   : META_LEASE_MOUNT;
-	gs(r, row, 2, l->host, sizeof(l->host));
-	l->pid = gi(r, row, 3);
-	gs(r, row, 4, l->instance, sizeof(l->instance));
-	gs(r, row, 5, l->mountpoint, sizeof(l->mountpoint));
-	l->started_ms = gi(r, row, 6);
-	l->expires_ms = gi(r, row, 7);
-	l->remaining_ms = gi(r, row, 8);
-}
-
-struct lease_arg {
-	const struct meta_lease *l;
-	const char *id;
-	int64_t ttl_ms;
-	unsigned flags;
-	struct meta_lease blocker;      /* out */
-	struct meta_lease *v;           /* out: lease_list */
-	size_t n;
+struct pg_tramp {
+	int (*body)(struct meta *m, void *arg);
+	void *arg;
 };
 
-/* Run a lease statement with $1 = id (and $2 = ttl when ttl > 0) that
- * RETURNs a row when it changed one: 0 changed, -ENOENT none. */
-static int lease_change(struct mpg *p, enum pg_stmt id, const char *lid, int64_t ttl_ms)
+static int pg_tramp(struct mpg *p, void *arg)
 {
-	struct pg_args a = PG_ARGS_INIT;
-	PGresult *r = NULL;
-	int rc;
+	struct pg_tramp *t = arg;
 
-	at(&a, lid);
-	if (ttl_ms > 0)
-		ai(&a, ttl_ms);
-	rc = pg_one(p, id, &a, &r);
+	return t->body(&p->base, t->arg);
+}
+
+static int pg_txn_op(struct meta *m, int write, int (*body)(struct meta *m, void *arg),
+		     void *arg)
+{
+	struct mpg *p = mpg(m);
+	struct pg_tramp t = { body, arg };
+
+	if (p->conn && PQtransactionStatus(p->conn) == PQTRANS_INTRANS)
+		return body(m, arg);   /* inside open's own transaction */
+	return pg_txn(p, write ? PG_WRITE : PG_READ, pg_tramp, &t);
+}
+
+static int pg_sql_op(struct meta *m, const char *sql, int n, const char *const *params,
+		     meta_sql_row_fn cb, void *ctx)
+{
+	struct mpg *p = mpg(m);
+	const char *vals[META_SQL_COLS_MAX];
+	PGresult *r = NULL;
+	int i, row, ncols, rc;
+
+	if (!p->conn)
+		return pg_fail(p, NULL, sql);
+	rc = pg_result(p, PQexecParams(p->conn, sql, n, NULL, params, NULL, NULL, 0), sql, &r);
+	if (rc < 0)
+		goto out;
+	ncols = PQnfields(r) < META_SQL_COLS_MAX ? PQnfields(r) : META_SQL_COLS_MAX;
+	for (row = 0; cb && row < PQntuples(r); row++) {
+		for (i = 0; i < ncols; i++)
+			vals[i] = PQgetisnull(r, row, i) ? NULL : PQgetvalue(r, row, i);
+		rc = cb(ctx, ncols, vals);
+		if (rc != 0)
+			goto out;
+	}
+	rc = PQntuples(r);
+out:
 	PQclear(r);
-	return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
-}
-
-static int lease_take_body(struct mpg *p, void *arg)
-{
-	struct lease_arg *la = arg;
-	const struct meta_lease *l = la->l;
-	struct pg_args a = PG_ARGS_INIT;
-	PGresult *r = NULL;
-	int rc = 0;
-
-	memset(&la->blocker, 0, sizeof(la->blocker));
-	if (!(la->flags & META_LEASE_FORCE)) {
-		at(&a, l->id);
-		at(&a, lease_kind_text(l->kind));
-		rc = pg_one(p, PG_LEASE_BLOCKER, &a, &r);
-		if (rc == 1) {
-			row_lease(r, 0, &la->blocker);
-			rc = -EBUSY;
-		}
-		PQclear(r);
-	}
-	if (rc == 0) {
-		a.n = 0;
-		at(&a, l->id);
-		at(&a, lease_kind_text(l->kind));
-		at(&a, l->host);
-		ai(&a, l->pid);
-		at(&a, l->instance);
-		at(&a, l->mountpoint);
-		ai(&a, la->ttl_ms);
-		rc = pg_run(p, PG_LEASE_PUT, &a, NULL);
-	}
-	return rc;
-}
-
-static int pg_lease_take(struct meta *m, const struct meta_lease *l, int64_t ttl_ms,
-			 unsigned flags, struct meta_lease *blocker)
-{
-	struct lease_arg la = { .l = l, .ttl_ms = ttl_ms, .flags = flags };
-	int rc = -EILSEQ;
-
-	/* text PostgreSQL would refuse: say so here, not as a server error */
-	if (text_ok(l->id) && text_ok(l->host) && text_ok(l->instance) && text_ok(l->mountpoint))
-		rc = pg_txn(mpg(m), PG_WRITE, lease_take_body, &la);
-	if (rc == -EBUSY && blocker && la.blocker.id[0])
-		*blocker = la.blocker;
-	return rc;
-}
-
-static int lease_renew_body(struct mpg *p, void *arg)
-{
-	struct lease_arg *la = arg;
-
-	return lease_change(p, PG_LEASE_RENEW, la->id, la->ttl_ms);
-}
-
-static int pg_lease_renew(struct meta *m, const char *id, int64_t ttl_ms)
-{
-	struct lease_arg la = { .id = id, .ttl_ms = ttl_ms };
-
-	return text_ok(id) ? pg_txn(mpg(m), PG_WRITE, lease_renew_body, &la) : -ENOENT;
-}
-
-static int lease_release_body(struct mpg *p, void *arg)
-{
-	struct lease_arg *la = arg;
-
-	return lease_change(p, PG_LEASE_DEL, la->id, 0);
-}
-
-static int pg_lease_release(struct meta *m, const char *id)
-{
-	struct lease_arg la = { .id = id };
-
-	return text_ok(id) ? pg_txn(mpg(m), PG_WRITE, lease_release_body, &la) : -ENOENT;
-}
-
-static int lease_sweep_body(struct mpg *p, void *arg)
-{
-	struct lease_arg *la = arg;
-	struct pg_args a = PG_ARGS_INIT;
-	PGresult *r = NULL;
-	int rc = lease_change(p, PG_LEASE_DEL_EXPIRED, la->id, 0);
-
-	if (rc == -ENOENT) {
-		at(&a, la->id);
-		rc = pg_one(p, PG_LEASE_HAS, &a, &r);
-		PQclear(r);
-		if (rc >= 0)
-			rc = rc == 1 ? -EBUSY : -ENOENT;
-	}
-	return rc;
-}
-
-static int pg_lease_sweep(struct meta *m, const char *id)
-{
-	struct lease_arg la = { .id = id };
-
-	return text_ok(id) ? pg_txn(mpg(m), PG_WRITE, lease_sweep_body, &la) : -ENOENT;
-}
-
-static int lease_list_body(struct mpg *p, void *arg)
-{
-	struct lease_arg *la = arg;
-	PGresult *r = NULL;
-	int i, rc = pg_run(p, PG_LEASE_LIST, NULL, &r);
-
-	free(la->v);
-	la->v = NULL;
-	la->n = 0;
-	if (rc == 0 && PQntuples(r) > 0) {
-		la->v = calloc((size_t)PQntuples(r), sizeof(*la->v));
-		if (!la->v)
-			rc = -ENOMEM;
-	}
-	for (i = 0; rc == 0 && i < PQntuples(r); i++)
-		row_lease(r, i, &la->v[la->n++]);
-	PQclear(r);
-	return rc;
-}
-
-static int pg_lease_list(struct meta *m, struct meta_lease **v, size_t *n)
-{
-	struct lease_arg la = { 0 };
-	int rc = pg_txn(mpg(m), PG_AUTO, lease_list_body, &la);
-
-	if (rc < 0) {
-		free(la.v);
-		la.v = NULL;
-		la.n = 0;
-	}
-	*v = la.v;
-	*n = la.n;
 	return rc;
 }
 
@@ -2352,9 +2307,9 @@ static const struct meta_ops pg_ops = {
 	.rmdir = pg_rmdir,
 	.setattr = pg_setattr,
 	.record_delete = pg_record_delete,
-	.lease_take = pg_lease_take,
-	.lease_renew = pg_lease_renew,
-	.lease_release = pg_lease_release,
-	.lease_list = pg_lease_list,
-	.lease_sweep = pg_lease_sweep,
+	META_SQL_LEASE_OPS,
+	.txn = pg_txn_op,
+	.sql = pg_sql_op,
+	.now_ms = PG_NOW_MS,
+	.utf8_only = 1,
 };

@@ -31,6 +31,7 @@
 #include <sqlite3.h>
 
 #include "key.h"
+#include "lamindb.h"
 #include "log.h"
 #include "meta_impl.h"
 #include "uid.h"
@@ -98,10 +99,18 @@ static const char sq_schema_v2[] =
 	"  started_ms INTEGER NOT NULL,\n"
 	"  expires_ms INTEGER NOT NULL);\n";
 
-/* sq_migrations[v]: version v -> v + 1.  Constant DDL only. */
+/* Schema 3: the storage this instance saves into (meta_storage_attach). */
+static const char sq_schema_v3[] =
+	"CREATE TABLE lamfs_storage (\n"
+	"  one INTEGER PRIMARY KEY CHECK (one = 1),\n"
+	"  storage_id INTEGER NOT NULL REFERENCES lamindb_storage (id));\n";
+
+/* sq_migrations[v]: version v -> v + 1.  Constant DDL only.  LaminDB's own
+ * tables are not among them: they come from LaminDB's file (file_create). */
 static const char *const sq_migrations[] = {
 	sq_schema_v1,
 	sq_schema_v2,
+	sq_schema_v3,
 };
 _Static_assert(sizeof(sq_migrations) / sizeof(sq_migrations[0]) == META_SCHEMA_VERSION,
 	       "one migration step per schema version");
@@ -123,31 +132,6 @@ _Static_assert(sizeof(sq_migrations) / sizeof(sq_migrations[0]) == META_SCHEMA_V
 	"INTO folder (path, parent, name, mode, owner_uid, owner_gid, mtime_ns) "   \
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 
-/* Leases: the database's clock in ms since the epoch (one value per statement). */
-#define SQ_NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
-/* Read by row_lease(), in this order. */
-#define SQ_LEASE_COLS                                                                \
-	"id, kind, host, pid, instance, mountpoint, started_ms, expires_ms, "        \
-	"expires_ms - " SQ_NOW_MS
-#define SQ_LEASE_STATEMENTS(X)                                                       \
-	/* the live lease in the way of taking ?1 as kind ?2 (meta.h's rules) */    \
-	X(LEASE_BLOCKER, "SELECT " SQ_LEASE_COLS " FROM lease WHERE id <> ?1 AND "   \
-			 "expires_ms > " SQ_NOW_MS " AND (?2 = 'repair' OR "         \
-			 "kind = 'repair') ORDER BY expires_ms DESC LIMIT 1")        \
-	X(LEASE_PUT, "INSERT INTO lease (id, kind, host, pid, instance, mountpoint, " \
-		     "started_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "      \
-		     SQ_NOW_MS ", " SQ_NOW_MS " + ?7) ON CONFLICT (id) DO UPDATE SET " \
-		     "kind = excluded.kind, host = excluded.host, pid = excluded.pid, " \
-		     "instance = excluded.instance, mountpoint = excluded.mountpoint, " \
-		     "expires_ms = excluded.expires_ms")                             \
-	X(LEASE_RENEW, "UPDATE lease SET expires_ms = " SQ_NOW_MS " + ?2 "           \
-		       "WHERE id = ?1 RETURNING id")                                 \
-	X(LEASE_DEL, "DELETE FROM lease WHERE id = ?1 RETURNING id")                 \
-	X(LEASE_DEL_EXPIRED, "DELETE FROM lease WHERE id = ?1 AND "                  \
-			     "expires_ms <= " SQ_NOW_MS " RETURNING id")             \
-	X(LEASE_HAS, "SELECT 1 FROM lease WHERE id = ?1")                            \
-	X(LEASE_LIST, "SELECT " SQ_LEASE_COLS " FROM lease ORDER BY expires_ms, id")
-
 #define SQ_STATEMENTS(X)                                                             \
 	X(BEGIN, "BEGIN")                                                            \
 	X(BEGIN_WRITE, "BEGIN IMMEDIATE")                                            \
@@ -163,6 +147,8 @@ _Static_assert(sizeof(sq_migrations) / sizeof(sq_migrations[0]) == META_SCHEMA_V
 	X(MASTER_COUNT, "SELECT count(*) FROM sqlite_master")                        \
 	X(SCHEMA_HAS, "SELECT count(*) FROM sqlite_master "                          \
 		      "WHERE type = 'table' AND name = 'lamfs_schema'")              \
+	X(LAMINDB_HAS, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "  \
+		       "name IN ('django_migrations', 'lamindb_artifact', 'lamindb_storage')") \
 	X(SCHEMA_GET, "SELECT max(version) FROM lamfs_schema")                       \
 	X(SCHEMA_SET, "UPDATE lamfs_schema SET version = ?1")                        \
 	X(STORAGE_HAS, "SELECT 1 FROM storage WHERE id = ?1")                        \
@@ -231,7 +217,6 @@ _Static_assert(sizeof(sq_migrations) / sizeof(sq_migrations[0]) == META_SCHEMA_V
 			    "ORDER BY id LIMIT ?3")                                  \
 	X(ART_TOTALS, "SELECT count(*), coalesce(sum(size), 0) FROM artifact "       \
 		      "WHERE " SQ_VISIBLE)                                           \
-	SQ_LEASE_STATEMENTS(X)
 
 enum sq_stmt {
 #define SQ_ENUM(name, sql) SQ_##name,
@@ -889,18 +874,23 @@ static int sq_run_id(struct msq *q, enum sq_stmt id, int64_t i1)
 
 /* ---- open, create, migrate, close ---- */
 
-/* The schema version in the database: 0 for a database with no table at
- * all (an interrupted create), -EBADMSG for one that is not lamfs's. */
-static int schema_read(struct msq *q, int64_t *version)
+/* The version of lamfs's tables in the database (0: none) and whether
+ * LaminDB's tables are there (*lamindb); -EBADMSG for a database with
+ * tables that are neither (someone else's). */
+static int schema_read(struct msq *q, int64_t *version, int *lamindb)
 {
-	int64_t n = 0;
+	int64_t n = 0, l = 0;
 	int rc = sq_int1(q, SQ_SCHEMA_HAS, &n);
 
 	*version = 0;
+	if (rc == 0)
+		rc = sq_int1(q, SQ_LAMINDB_HAS, &l);
+	if (lamindb)
+		*lamindb = l == 3;
 	if (rc == 0 && n == 0) {
 		rc = sq_int1(q, SQ_MASTER_COUNT, &n);
-		if (rc == 0 && n != 0) {
-			log_err("meta: %s: not a lamfs database",
+		if (rc == 0 && n != 0 && l != 3) {
+			log_err("meta: %s: neither a lamfs nor a LaminDB database",
 				sqlite3_db_filename(q->db, "main"));
 			rc = -EBADMSG;
 		}
@@ -914,15 +904,72 @@ out:
 	return rc;
 }
 
+/* The rows `lamin init` writes (LaminDB's seed file: the anonymous user,
+ * branches -1/0/1; space 1 and the migrations are in LaminDB's SQLite file
+ * already), as Django would insert them into SQLite: times without the
+ * "+00" of PostgreSQL's text. */
+static int seed_rows(struct msq *q)
+{
+	struct lamindb_script sc;
+	char table[64], cols[256], sql[512], *piece = NULL;
+	const char *vals[16];
+	int kind, n = 0, rc = 0;
+
+	lamindb_script_init(&sc, (const char *)lamindb_pg_seed, lamindb_pg_seed_len);
+	while (rc >= 0 && (kind = lamindb_script_next(&sc, "public", &piece)) > 0) {
+		if (kind == LAMINDB_SQL && !strncmp(piece, "COPY ", 5)) {
+			size_t len;
+			int i;
+
+			rc = lamindb_copy_header(piece, table, sizeof(table), cols, sizeof(cols));
+			for (n = 1, i = 0; cols[i]; i++)
+				n += cols[i] == ',';
+			len = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s (%s) VALUES (",
+					       table, cols);
+			for (i = 1; i <= n && len < sizeof(sql); i++)
+				len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s$%d",
+							i > 1 ? ", " : "", i);
+			if (len < sizeof(sql))
+				len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+							") ON CONFLICT DO NOTHING");
+			if (rc == 0 && (n > 16 || len >= sizeof(sql)))
+				rc = -EINVAL;
+		} else if (kind == LAMINDB_COPY_ROW) {
+			char *f = piece, *e;
+			int i;
+
+			for (i = 0; i < n; i++) {
+				e = f + strcspn(f, "\t");
+				if (*e)
+					*e++ = '\0';
+				/* "...:22.440236+00": Django's SQLite text has no zone */
+				if (strlen(f) > 19 && f[4] == '-' && f[10] == ' ' &&
+				    !strcmp(f + strlen(f) - 3, "+00"))
+					f[strlen(f) - 3] = '\0';
+				vals[i] = strcmp(f, "\\N") ? f : NULL;
+				f = e;
+			}
+			rc = q->base.ops->sql(&q->base, sql, n, vals, NULL, NULL);
+		}
+		free(piece);
+		piece = NULL;
+	}
+	if (rc < 0)
+		log_err("meta: cannot write LaminDB's seed rows (%s)", strerror(-rc));
+	return rc < 0 ? rc : 0;
+}
+
 /* In a write transaction: bring the schema to META_SCHEMA_VERSION. */
-static int migrate_body(struct msq *q)
+static int migrate_body(struct msq *q, int created)
 {
 	char *err = NULL;
 	int64_t v = 0;
-	int src, rc = schema_read(q, &v);
+	int src, rc = schema_read(q, &v, NULL);
 
 	if (rc == 0 && v > META_SCHEMA_VERSION)
 		rc = -EPROTO;   /* a newer lamfs migrated it meanwhile */
+	if (rc == 0 && created)
+		rc = seed_rows(q);
 	for (; rc == 0 && v < META_SCHEMA_VERSION; v++) {
 		src = sqlite3_exec(q->db, sq_migrations[v], NULL, NULL, &err);
 		if (src != SQLITE_OK) {
@@ -946,12 +993,12 @@ static int migrate_body(struct msq *q)
 	return rc;
 }
 
-static int migrate(struct msq *q)
+static int migrate(struct msq *q, int created)
 {
 	int rc = sq_begin(q, 1);
 
 	if (rc == 0)
-		rc = sq_end(q, migrate_body(q));
+		rc = sq_end(q, migrate_body(q, created));
 	return rc;
 }
 
@@ -965,10 +1012,11 @@ static int configure(struct msq *q, int fresh)
 
 	src = sqlite3_exec(q->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	/* 8 KiB pages: a folder rename rewrites every row inside it and its
-	 * index entries; bigger pages measured ~10% faster there.  Takes effect
-	 * only before the first table exists. */
+	 * index entries; bigger pages measured ~10% faster there.  LaminDB's
+	 * file has 4 KiB pages: a new store is rewritten once (VACUUM, before
+	 * the WAL journal, which would keep the old size). */
 	if (src == SQLITE_OK && fresh && !q->readonly)
-		src = sqlite3_exec(q->db, "PRAGMA page_size = 8192", NULL, NULL, NULL);
+		src = sqlite3_exec(q->db, "PRAGMA page_size = 8192; VACUUM", NULL, NULL, NULL);
 	/* Room for the pages a big rename rewrites, so they are not spilled to
 	 * the WAL and read back mid-transaction (the default is 2 MiB).  The
 	 * cache grows only as it is used. */
@@ -1064,61 +1112,100 @@ static int db_quick_check(struct msq *q)
 }
 
 /* Bring an opened database into use.  Reads before anything writes: a file
- * that is not a database, or is damaged, or is newer, is left untouched. */
-static int db_attach(struct msq *q, int created)
+ * that is not a database, or is damaged, or is newer, or holds another
+ * LaminDB migration, is left untouched.  created: we wrote LaminDB's file
+ * just now; create: META_CREATE (an existing file may be attached only when
+ * it is LaminDB's without lamfs's tables). */
+static int db_attach(struct msq *q, int created, int create)
 {
+	const char *name;
 	int64_t v = 0;
+	int lamindb = 0;
 	int rc = db_readable(q);
 
+	name = sqlite3_db_filename(q->db, "main");
 	if (rc == 0)
-		rc = schema_read(q, &v);
+		rc = schema_read(q, &v, &lamindb);
+	if (create && !created && (rc == -EBADMSG || (rc == 0 && (v != 0 || !lamindb))))
+		rc = -EEXIST;   /* a lamfs store already, or not LaminDB's: left alone */
 	if (rc == 0 && v > META_SCHEMA_VERSION) {
-		log_err("meta: %s: schema version %lld is newer than this lamfs (%d)",
-			sqlite3_db_filename(q->db, "main"), (long long)v, META_SCHEMA_VERSION);
+		log_err("meta: %s: schema version %lld is newer than this lamfs (%d)", name,
+			(long long)v, META_SCHEMA_VERSION);
 		rc = -EPROTO;
 	}
-	if (rc == 0 && v == 0 && !created) {
+	if (rc == 0 && v == 0 && !lamindb) {
 		/* An empty file where a store should be is a lost or truncated
 		 * database, never one to set up afresh (that would drop every record). */
-		log_err("meta: %s: empty: not a lamfs database (lost or truncated?)",
-			sqlite3_db_filename(q->db, "main"));
+		log_err("meta: %s: empty: not a lamfs database (lost or truncated?)", name);
 		rc = -EBADMSG;
 	}
+	if (rc == 0 && v == 0 && !create) {
+		log_err("meta: %s: a LaminDB database without lamfs's tables (lamfs init "
+			"attaches to it)", name);
+		rc = -ENOENT;
+	}
+	if (rc == 0 && !lamindb) {
+		log_err("meta: %s: made by a lamfs from before LaminDB's schema (schema %lld): "
+			"it needs `lamfs upgrade`", name, (long long)v);
+		rc = -EPROTO;
+	}
+	if (rc == 0)
+		rc = meta_sql_lamindb_check(&q->base, name);
 	if (rc == 0 && v < META_SCHEMA_VERSION && q->readonly)
 		rc = -EPROTO;   /* it needs a migration, which a read-only open cannot do */
 	if (rc == 0 && !created && !q->readonly)
 		rc = db_quick_check(q);
 	if (rc == 0)
-		rc = configure(q, v == 0);
+		rc = configure(q, created);
 	if (rc == 0 && v < META_SCHEMA_VERSION) {
-		if (!created)
-			log_info("meta: migrating %s from schema %lld to %d",
-				 sqlite3_db_filename(q->db, "main"), (long long)v,
+		if (v != 0)
+			log_info("meta: migrating %s from schema %lld to %d", name, (long long)v,
 				 META_SCHEMA_VERSION);
-		rc = migrate(q);
+		else if (!created)
+			log_info("meta: %s: adding lamfs's tables to LaminDB's", name);
+		rc = migrate(q, created);
 	}
 	return rc;
 }
 
-/* Make the empty file a new store will live in; -EEXIST when there is one.
- * A -wal or -shm file beside a file we just made belongs to a deleted
- * database: SQLite must not replay it into ours. */
+/* Write LaminDB's empty database (its own file's bytes) where a new store
+ * will live; -EEXIST when there is a file.  A -wal or -shm file beside a
+ * file we just made belongs to a deleted database: SQLite must not replay it
+ * into ours. */
 static int file_create(const char *path)
 {
 	char side[PATH_MAX];
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	int rc = 0;
+	unsigned char *db = NULL;
+	size_t len = 0, off = 0;
+	ssize_t w;
+	int fd = -1, rc = lamindb_gunzip(lamindb_db_gz, lamindb_db_gz_len, &db, &len);
 
+	if (rc < 0)
+		goto out;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = -errno;
 		goto out;
 	}
-	close(fd);
 	snprintf(side, sizeof(side), "%s-wal", path);
 	unlink(side);
 	snprintf(side, sizeof(side), "%s-shm", path);
 	unlink(side);
+	while (rc == 0 && off < len) {
+		w = write(fd, db + off, len - off);
+		if (w < 0 && errno != EINTR)
+			rc = -errno;
+		else if (w > 0)
+			off += (size_t)w;
+	}
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(path);
 out:
+	if (fd >= 0)
+		close(fd);
+	free(db);
 	return rc;
 }
 
@@ -1184,13 +1271,13 @@ int meta_sqlite_open(const char *path, unsigned flags, struct meta **out)
 	if (flags & META_CREATE) {
 		rc = file_create(path);
 		created = rc == 0;
-	} else {
-		rc = file_check(path);
 	}
+	if (!created)   /* an existing file: LaminDB's is attached to */
+		rc = file_check(path);
 	if (rc == 0)
 		rc = db_open(q, path);
 	if (rc == 0)
-		rc = db_attach(q, created);
+		rc = db_attach(q, created, !!(flags & META_CREATE));
 out:
 	if (rc < 0) {
 		sq_free(q);
@@ -1211,7 +1298,7 @@ static int sq_schema_version(struct meta *m)
 {
 	struct msq *q = msq(m);
 	int64_t v = 0;
-	int rc = schema_read(q, &v);
+	int rc = schema_read(q, &v, NULL);
 
 	return rc < 0 ? rc : (int)v;
 }
@@ -2033,171 +2120,62 @@ static int sq_record_delete(struct meta *m, const char *uid, char promoted[LAMFS
 	return rc;
 }
 
-/* ---- leases ---- */
+/* ---- the shared SQL layer's dialect (meta_impl.h, meta_sql.c) ---- */
 
-static const char *lease_kind_text(enum meta_lease_kind k)
+/* The database's clock in ms since the epoch (one value per statement). */
+#define SQ_NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+
+static int sq_txn_op(struct meta *m, int write, int (*body)(struct meta *m, void *arg), void *arg)
 {
-	return k == META_LEASE_REPAIR ? "repair" : "mount";
+	struct msq *q = msq(m);
+	int rc;
+
+	sq_wait_idle(q);
+	if (!sqlite3_get_autocommit(q->db))
+		return body(m, arg);   /* inside open's own transaction */
+	rc = sq_begin(q, write);
+	if (rc == 0)
+		rc = sq_end(q, body(m, arg));
+	return rc;
 }
 
-static void row_lease(sqlite3_stmt *s, struct meta_lease *l)
+static int sq_sql_op(struct meta *m, const char *sql, int n, const char *const *params,
+		     meta_sql_row_fn cb, void *ctx)
 {
-	const unsigned char *kind = sqlite3_column_text(s, 1);
-
-	memset(l, 0, sizeof(*l));
-	col_str(s, 0, l->id, sizeof(l->id));
-	l->kind = (kind && !strcmp((const char *)kind, "repair")) ? META_LEASE_REPAIR
-								  : META_LEASE_MOUNT;
-	col_str(s, 2, l->host, sizeof(l->host));
-	l->pid = sqlite3_column_int64(s, 3);
-	col_str(s, 4, l->instance, sizeof(l->instance));
-	col_str(s, 5, l->mountpoint, sizeof(l->mountpoint));
-	l->started_ms = sqlite3_column_int64(s, 6);
-	l->expires_ms = sqlite3_column_int64(s, 7);
-	l->remaining_ms = sqlite3_column_int64(s, 8);
-}
-
-/* Run a lease statement whose ?1 is an id (and ?2 a ttl when ttl > 0) and
- * which RETURNs a row when it changed one: 0 changed, -ENOENT none. */
-static int lease_change(struct msq *q, enum sq_stmt id, const char *lid, int64_t ttl_ms)
-{
+	struct msq *q = msq(m);
+	const char *vals[META_SQL_COLS_MAX];
 	sqlite3_stmt *s = NULL;
-	int rc = sq_prep(q, id, &s);
+	char name[16];
+	int i, idx, ncols, src, rows = 0, rc = 0;
 
-	if (rc == 0)
-		rc = sq_bound(q, bt(s, 1, lid) | (ttl_ms > 0 ? bi(s, 2, ttl_ms) : 0));
-	if (rc == 0)
-		rc = sq_step(q, s);
-	if (rc == 0)
-		rc = -ENOENT;
-	else if (rc == 1)
-		rc = 0;
-	sq_done(s);
-	return rc;
-}
-
-static int lease_take_body(struct msq *q, const struct meta_lease *l, int64_t ttl_ms,
-			   unsigned flags, struct meta_lease *blocker)
-{
-	sqlite3_stmt *s = NULL;
-	int rc = 0;
-
-	if (!(flags & META_LEASE_FORCE)) {
-		rc = sq_prep(q, SQ_LEASE_BLOCKER, &s);
-		if (rc == 0)
-			rc = sq_bound(q, bt(s, 1, l->id) | bt(s, 2, lease_kind_text(l->kind)));
-		if (rc == 0)
-			rc = sq_step(q, s);
-		if (rc == 1) {
-			if (blocker)
-				row_lease(s, blocker);
-			rc = -EBUSY;
-		}
-		sq_done(s);
+	sq_wait_idle(q);
+	src = sqlite3_prepare_v2(q->db, sql, -1, &s, NULL);
+	for (i = 0; src == SQLITE_OK && i < n; i++) {
+		snprintf(name, sizeof(name), "$%d", i + 1);
+		idx = sqlite3_bind_parameter_index(s, name);
+		if (idx > 0 && params[i])
+			src = sqlite3_bind_text(s, idx, params[i], -1, SQLITE_STATIC);
 	}
-	if (rc == 0)
-		rc = sq_prep(q, SQ_LEASE_PUT, &s);
-	if (rc == 0)
-		rc = sq_bound(q, bt(s, 1, l->id) | bt(s, 2, lease_kind_text(l->kind)) |
-				     bt(s, 3, l->host) | bi(s, 4, l->pid) | bt(s, 5, l->instance) |
-				     bt(s, 6, l->mountpoint) | bi(s, 7, ttl_ms));
-	if (rc == 0)
-		rc = sq_step(q, s);
-	sq_done(s);
-	return rc;
-}
-
-static int sq_lease_take(struct meta *m, const struct meta_lease *l, int64_t ttl_ms,
-			 unsigned flags, struct meta_lease *blocker)
-{
-	struct msq *q = msq(m);
-	int rc = sq_begin(q, 1);
-
-	if (rc == 0)
-		rc = sq_end(q, lease_take_body(q, l, ttl_ms, flags, blocker));
-	return rc;
-}
-
-static int sq_lease_renew(struct meta *m, const char *id, int64_t ttl_ms)
-{
-	struct msq *q = msq(m);
-	int rc = sq_begin(q, 1);
-
-	if (rc == 0)
-		rc = sq_end(q, lease_change(q, SQ_LEASE_RENEW, id, ttl_ms));
-	return rc;
-}
-
-static int sq_lease_release(struct meta *m, const char *id)
-{
-	struct msq *q = msq(m);
-	int rc = sq_begin(q, 1);
-
-	if (rc == 0)
-		rc = sq_end(q, lease_change(q, SQ_LEASE_DEL, id, 0));
-	return rc;
-}
-
-static int lease_sweep_body(struct msq *q, const char *id)
-{
-	int64_t has = 0;
-	sqlite3_stmt *s = NULL;
-	int rc = lease_change(q, SQ_LEASE_DEL_EXPIRED, id, 0);
-
-	if (rc == -ENOENT) {
-		rc = sq_prep(q, SQ_LEASE_HAS, &s);
-		if (rc == 0)
-			rc = sq_bound(q, bt(s, 1, id));
-		if (rc == 0)
-			rc = sq_step(q, s);
-		has = rc == 1;
-		sq_done(s);
-		if (rc >= 0)
-			rc = has ? -EBUSY : -ENOENT;
+	if (src != SQLITE_OK) {
+		rc = sq_fail(q, src, sql);
+		goto out;
 	}
-	return rc;
-}
-
-static int sq_lease_sweep(struct meta *m, const char *id)
-{
-	struct msq *q = msq(m);
-	int rc = sq_begin(q, 1);
-
-	if (rc == 0)
-		rc = sq_end(q, lease_sweep_body(q, id));
-	return rc;
-}
-
-static int sq_lease_list(struct meta *m, struct meta_lease **v, size_t *n)
-{
-	struct msq *q = msq(m);
-	struct meta_lease *a = NULL, *t;
-	sqlite3_stmt *s = NULL;
-	size_t cap = 0, len = 0;
-	int rc = sq_prep(q, SQ_LEASE_LIST, &s);
-
-	while (rc == 0 && (rc = sq_step(q, s)) == 1) {
-		rc = 0;
-		if (len == cap) {
-			cap = cap ? 2 * cap : 8;
-			t = realloc(a, cap * sizeof(*a));
-			if (!t) {
-				rc = -ENOMEM;
-				break;
-			}
-			a = t;
-		}
-		row_lease(s, &a[len++]);
+	ncols = sqlite3_column_count(s);
+	if (ncols > META_SQL_COLS_MAX)
+		ncols = META_SQL_COLS_MAX;
+	while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+		rows++;
+		for (i = 0; cb && i < ncols; i++)
+			vals[i] = (const char *)sqlite3_column_text(s, i);
+		rc = cb ? cb(ctx, ncols, vals) : 0;
+		if (rc != 0)
+			goto out;
 	}
-	sq_done(s);
-	if (rc < 0) {
-		free(a);
-		a = NULL;
-		len = 0;
-	}
-	*v = a;
-	*n = len;
-	return rc;
+	if (src != SQLITE_DONE)
+		rc = sq_fail(q, src, sql);
+out:
+	sqlite3_finalize(s);
+	return rc < 0 ? rc : rows;
 }
 
 static const struct meta_ops sq_ops = {
@@ -2220,9 +2198,9 @@ static const struct meta_ops sq_ops = {
 	.rmdir = sq_rmdir,
 	.setattr = sq_setattr,
 	.record_delete = sq_record_delete,
-	.lease_take = sq_lease_take,
-	.lease_renew = sq_lease_renew,
-	.lease_release = sq_lease_release,
-	.lease_list = sq_lease_list,
-	.lease_sweep = sq_lease_sweep,
+	META_SQL_LEASE_OPS,
+	.txn = sq_txn_op,
+	.sql = sq_sql_op,
+	.now_ms = SQ_NOW_MS,
+	.utf8_only = 0,
 };

@@ -1206,25 +1206,116 @@ lamindb_marker_write() {
 		"$2" "$3" "$id" "$(lamindb_uid_of_id "$id")" >"$1"
 }
 
-# lamindb_sql_fingerprint INST: LaminDB's part of the database (every table
-# and index that is not lamfs's, with every row), as one sha256: what an
-# attach must leave exactly as it was.
+# lamindb_sqlite_made ROOT NAME: ROOT as `lamin init --storage ROOT` makes it (the
+# shipped database and the rows lamin init writes), with one artifact
+# LaminDB saved (key from_lamindb.txt).  Prints the storage uid.
+lamindb_sqlite_made() {
+	local root=$1 name=$2 suid id iuid now db
+	suid=$(python3 -c 'import secrets,string; a=string.digits+string.ascii_uppercase+string.ascii_lowercase; print("".join(secrets.choice(a) for _ in range(12)))')
+	read -r id iuid < <(lamindb_ident "anonymous/$name")
+	mkdir -p "$root/.lamindb"
+	db=$root/.lamindb/lamin.db
+	[[ -f "$LAMINDB_FILES/lamin.db.gz" ]] || fail "no $LAMINDB_FILES/lamin.db.gz"
+	gzip -dc "$LAMINDB_FILES/lamin.db.gz" >"$db"
+	now=$(python3 -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"))')
+	printf 'saved by LaminDB\n' >"$root/.lamindb/LNsaved0000000000000.txt"
+	sqlite3 -bail "$db" >/dev/null <<SQL
+insert into lamindb_user (id, uid, handle, name, created_at, updated_at)
+  values (1, '00000000', 'anonymous', NULL, '$now', '$now');
+insert or ignore into lamindb_branch (id, name, uid, description, created_at, space_id, created_by_id, _status_code, _aux)
+  values (-1, 'trash', 'tttttttttttt', 'The trash.', '$now', 1, 1, 0, NULL),
+         (0, 'archive', 'aaaaaaaaaaaa', 'The archive.', '$now', 1, 1, 0, NULL),
+         (1, 'main', 'mmmmmmmmmmmm', 'The main & default branch of the instance.', '$now', 1, 1, 0, NULL);
+insert into lamindb_storage (uid, root, description, type, region, instance_uid, created_by_id,
+                             is_locked, _aux, created_at, updated_at, branch_id, created_on_id, space_id)
+  values ('$suid', '$root', NULL, 'local', NULL, '$iuid', 1, 0, NULL, '$now', '$now', 1, 1, 1);
+insert into lamindb_artifact (uid, key, suffix, size, hash, _hash_type, is_latest, is_locked,
+                              _key_is_virtual, _overwrite_versions, storage_id, created_by_id,
+                              branch_id, space_id, created_on_id, _aux, created_at, updated_at)
+  values ('LNsaved0000000000000', 'from_lamindb.txt', '.txt', 17,
+          '$(lamindb_hash "$root/.lamindb/LNsaved0000000000000.txt")', 'md5', 1, 0, 1, 0,
+          1, 1, 1, 1, 1, NULL, '$now', '$now');
+SQL
+	lamindb_marker_write "$root/.lamindb/storage_uid.txt" "$suid" "anonymous/$name"
+	printf '%s\n' "$suid"
+}
+
+# lamindb_pg_made ROOT NAME SUID: the test PostgreSQL database (pgenv.sh) as
+# `lamin init --db ... --storage ROOT` leaves it: LaminDB's schema and seed
+# rows loaded with psql from the project's copy of LaminDB's files, the
+# storage row of ROOT (uid SUID) and ROOT/.lamindb/storage_uid.txt.
+lamindb_pg_made() {
+	local root=$1 name=$2 suid=$3 iuid
+	read -r _ iuid < <(lamindb_ident "anonymous/$name")
+	gzip -dc "$LAMINDB_FILES/postgres-schema.sql.gz" |
+		psql "$E2E_PG_URL" -X -q -v ON_ERROR_STOP=1 >/dev/null 2>"$WORK/psql.err" ||
+		fail "loading postgres-schema.sql.gz: $(tail -n 5 "$WORK/psql.err")"
+	psql "$E2E_PG_URL" -X -q -v ON_ERROR_STOP=1 <"$LAMINDB_FILES/postgres-seed-rows.sql" \
+		>/dev/null 2>"$WORK/psql.err" ||
+		fail "loading postgres-seed-rows.sql: $(tail -n 5 "$WORK/psql.err")"
+	mkdir -p "$root/.lamindb"
+	psql_q "insert into lamindb_storage (uid, root, type, region, instance_uid, created_by_id)
+		values ('$suid', '$root', 'local', NULL, '$iuid', 1)" >/dev/null
+	lamindb_marker_write "$root/.lamindb/storage_uid.txt" "$suid" "anonymous/$name"
+}
+
+# lamindb_pg_django_save ROOT UID KEY TEXT: what LaminDB's artifact.save()
+# leaves: the object at ROOT/.lamindb/UID.txt and the row with the columns
+# save() sets (_aux NULL, the times from the columns' defaults).
+lamindb_pg_django_save() {
+	local root=$1
+	printf '%s\n' "$4" >"$root/.lamindb/$2.txt"
+	psql_q "insert into lamindb_artifact (uid, key, suffix, size, hash, _hash_type, is_latest,
+			is_locked, _key_is_virtual, _overwrite_versions, storage_id, created_by_id,
+			branch_id, space_id, created_on_id, _aux)
+		values ('$2', '$3', '.txt', $(stat -c %s "$root/.lamindb/$2.txt"),
+			'$(lamindb_hash "$root/.lamindb/$2.txt")', 'md5', true, false, true, false,
+			(select id from lamindb_storage where root = '$root'), 1, 1, 1, 1, NULL)" >/dev/null
+}
+
+# lamindb_sqlite_django_save INST ROOT UID KEY TEXT: the same through sqlite3,
+# with the columns LaminDB's save() sets and Django's time form (6 digits).
+lamindb_sqlite_django_save() {
+	local inst=$1 root=$2 now
+	printf '%s\n' "$5" >"$root/.lamindb/$3.txt"
+	now=$(python3 -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"))')
+	sql "$inst" "insert into lamindb_artifact (uid, key, suffix, size, hash, _hash_type, is_latest,
+			is_locked, _key_is_virtual, _overwrite_versions, storage_id, created_by_id,
+			branch_id, space_id, created_on_id, _aux, created_at, updated_at)
+		values ('$3', '$4', '.txt', $(stat -c %s "$root/.lamindb/$3.txt"),
+			'$(lamindb_hash "$root/.lamindb/$3.txt")', 'md5', 1, 0, 1, 0,
+			(select id from lamindb_storage where root = $(sqlstr "$root")),
+			(select id from lamindb_user where uid = '00000000'), 1, 1, 1, NULL, '$now', '$now')"
+}
+
+# lamindb_sql_fingerprint INST: LaminDB's part of the database (the tables of
+# LaminDB's apps, lamindb_*, bionty_*, django_*, with their indexes and
+# triggers, and every row), as one sha256: what an attach must leave exactly
+# as it was.  lamfs's own tables (lamfs_*, and whatever else lamfs adds)
+# are not part of it.
 lamindb_sql_fingerprint() {
-	local inst=$1 t murl
+	local inst=$1 t murl like
 	murl=$(_e2e_conf "$inst" meta url)
+	like="(t like 'lamindb\\_%' escape '\\' or t like 'bionty\\_%' escape '\\' or t like 'django\\_%' escape '\\')"
 	{
 		if [[ "$murl" == postgres* ]]; then
-			for t in $(sql "$inst" "select tablename from pg_tables where schemaname = current_schema()
-					       and tablename not like 'lamfs%' order by 1"); do
+			for t in $(sql "$inst" "select t from (select tablename as t from pg_tables
+					       where schemaname = current_schema()) x where $like order by 1"); do
 				echo "== $t"
 				sql "$inst" "select * from \"$t\" order by 1"
 			done
+			sql "$inst" "select t, indexdef from (select tablename as t, indexdef from pg_indexes
+				     where schemaname = current_schema()) x where $like order by 2"
+			sql "$inst" "select t, tgname from (select c.relname as t, g.tgname from pg_trigger g
+				     join pg_class c on c.oid = g.tgrelid
+				     join pg_namespace n on n.oid = c.relnamespace
+				     where n.nspname = current_schema() and not g.tgisinternal) x
+				     where $like order by 1, 2"
 		else
-			sql "$inst" "select type, name, tbl_name, sql from sqlite_master
-				     where name not like 'lamfs%' and name not like 'sqlite_autoindex_lamfs%'
-				     order by name"
-			for t in $(sql "$inst" "select name from sqlite_master where type = 'table'
-					       and name not like 'lamfs%' and name not like 'sqlite_%' order by 1"); do
+			sql "$inst" "select type, name, t, sql from (select type, name, tbl_name as t, sql
+				     from sqlite_master where name not like 'lamfs%') x where $like order by name"
+			for t in $(sql "$inst" "select t from (select name as t from sqlite_master
+					       where type = 'table') x where $like order by 1"); do
 				echo "== $t"
 				sql "$inst" "select * from \"$t\" order by 1"
 			done
@@ -1232,24 +1323,48 @@ lamindb_sql_fingerprint() {
 	} | sha256sum | cut -d' ' -f1
 }
 
+# lamindb_check_storage_row INST ROOT MARKER: the lamindb_storage row of ROOT
+# is LaminDB's for this instance: its root exactly ROOT, its uid the storage
+# uid of MARKER (a local copy of the root's storage_uid.txt), its instance
+# uid derived from MARKER's instance_id (what LaminDB's save() checks), and
+# it is the row lamfs saves into.
+lamindb_check_storage_row() {
+	local inst=$1 root=$2 marker=$3 iid
+	iid=$(marker_field "$marker" instance_id)
+	assert_eq "storage row of $root: root, uid and instance uid" \
+		"$root|$(marker_field "$marker" storage_uid)|$(lamindb_uid_of_id "$iid")|local" \
+		"$(sql "$inst" "select s.root || '|' || s.uid || '|' || s.instance_uid || '|' || s.type
+				from lamindb_storage s where s.root = $(sqlstr "$root")")"
+	assert_eq "instance uid in the marker derives from its instance_id" \
+		"$(lamindb_uid_of_id "$iid")" "$(marker_field "$marker" instance_uid)"
+	assert_eq "the storage lamfs saves into" "$root" \
+		"$(sql "$inst" "select s.root from lamfs_storage l join lamindb_storage s on s.id = l.storage_id")"
+}
+
+# lamindb_rows_pending INST: 0 while lamfs still keeps its records in its own
+# interim table "artifact" (lamfs schema 3, docs/schema.md "This round")
+# instead of lamindb_artifact: LaminDB's columns of lamfs's saves cannot be
+# checked yet.
+lamindb_rows_pending() {
+	local murl
+	murl=$(_e2e_conf "$1" meta url)
+	if [[ "$murl" == postgres* ]]; then
+		[[ "$(sql "$1" "select to_regclass('artifact') is not null")" == t ]]
+	else
+		[[ "$(sql "$1" "select count(*) from sqlite_master where type = 'table' and name = 'artifact'")" == 1 ]]
+	fi
+}
+
 # lamindb_check_columns INST ROOT MARKER: every LaminDB column of every
 # artifact row against its meaning (issue 19): uid, stem and version, suffix
 # by LaminDB's rules, size, hash and _hash_type of the object's bytes, one
 # is_latest per key on the main branch, branch 1, space 1, the storage row of
-# ROOT (its root exactly, its instance uid derived from MARKER's instance_id,
-# its uid the marker's), the anonymous user, _key_is_virtual, _aux NULL and
-# created_at/updated_at as Django writes them.  MARKER is a local copy of the
-# root's storage_uid.txt.
+# ROOT (lamindb_check_storage_row), the anonymous user, _key_is_virtual,
+# _aux NULL and created_at/updated_at as Django writes them.
 lamindb_check_columns() {
-	local inst=$1 root=$2 marker=$3 pg=0 iid bad
+	local inst=$1 root=$2 marker=$3 pg=0 bad
 	[[ "$(_e2e_conf "$inst" meta url)" == postgres* ]] && pg=1
-	iid=$(marker_field "$marker" instance_id)
-	assert_eq "storage row of $root: root, uid and instance uid" \
-		"$root|$(marker_field "$marker" storage_uid)|$(lamindb_uid_of_id "$iid")" \
-		"$(sql "$inst" "select s.root || '|' || s.uid || '|' || s.instance_uid from lamindb_storage s
-				where s.root = $(sqlstr "$root")")"
-	assert_eq "instance uid in the marker derives from its instance_id" \
-		"$(lamindb_uid_of_id "$iid")" "$(marker_field "$marker" instance_uid)"
+	lamindb_check_storage_row "$inst" "$root" "$marker"
 	# one line per live row: uid key suffix size hash _hash_type is_latest
 	# branch space storage-root user key_is_virtual aux created updated
 	sql "$inst" "select a.uid, a.key, a.suffix, a.size, a.hash, a._hash_type,

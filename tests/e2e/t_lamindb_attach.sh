@@ -7,8 +7,8 @@
 # saved.
 #  - init attaches and says so; LaminDB's tables and rows are exactly as they
 #    were (lamfs adds only its own tables); the marker is unchanged;
-#  - the mount shows LaminDB's artifact, and cp saves into LaminDB's storage
-#    row (its id, its root) with LaminDB's columns;
+#  - the storage lamfs saves into is LaminDB's storage row; cp through the
+#    mount reads back (LaminDB's rows through the mount: t_lamindb_rows.sh);
 #  - a root whose marker names another instance than the database's storage
 #    row is refused, both instance uids in the message, the marker, LaminDB's
 #    tables and the root unchanged, no instance folder left;
@@ -20,39 +20,6 @@ e2e_begin
 command -v sqlite3 >/dev/null || skip "sqlite3 missing"
 [[ -f "$LAMINDB_FILES/lamin.db.gz" ]] || fail "no $LAMINDB_FILES/lamin.db.gz (the project's copy of LaminDB's files)"
 
-# lamin_made ROOT NAME: ROOT as `lamin init --storage ROOT` makes it (the
-# shipped database and the rows lamin init writes), with one artifact
-# LaminDB saved (key from_lamindb.txt).  Prints the storage uid.
-lamin_made() {
-	local root=$1 name=$2 suid id iuid now db
-	suid=$(python3 -c 'import secrets,string; a=string.digits+string.ascii_uppercase+string.ascii_lowercase; print("".join(secrets.choice(a) for _ in range(12)))')
-	read -r id iuid < <(lamindb_ident "anonymous/$name")
-	mkdir -p "$root/.lamindb"
-	db=$root/.lamindb/lamin.db
-	gzip -dc "$LAMINDB_FILES/lamin.db.gz" >"$db"
-	now=$(python3 -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"))')
-	printf 'saved by LaminDB\n' >"$root/.lamindb/LNsaved0000000000000.txt"
-	sqlite3 -bail "$db" >/dev/null <<SQL
-insert into lamindb_user (id, uid, handle, name, created_at, updated_at)
-  values (1, '00000000', 'anonymous', NULL, '$now', '$now');
-insert or ignore into lamindb_branch (id, name, uid, description, created_at, space_id, created_by_id, _status_code, _aux)
-  values (-1, 'trash', 'tttttttttttt', 'The trash.', '$now', 1, 1, 0, NULL),
-         (0, 'archive', 'aaaaaaaaaaaa', 'The archive.', '$now', 1, 1, 0, NULL),
-         (1, 'main', 'mmmmmmmmmmmm', 'The main & default branch of the instance.', '$now', 1, 1, 0, NULL);
-insert into lamindb_storage (uid, root, description, type, region, instance_uid, created_by_id,
-                             is_locked, _aux, created_at, updated_at, branch_id, created_on_id, space_id)
-  values ('$suid', '$root', NULL, 'local', NULL, '$iuid', 1, 0, NULL, '$now', '$now', 1, 1, 1);
-insert into lamindb_artifact (uid, key, suffix, size, hash, _hash_type, is_latest, is_locked,
-                              _key_is_virtual, _overwrite_versions, storage_id, created_by_id,
-                              branch_id, space_id, created_on_id, _aux, created_at, updated_at)
-  values ('LNsaved0000000000000', 'from_lamindb.txt', '.txt', 17,
-          '$(lamindb_hash "$root/.lamindb/LNsaved0000000000000.txt")', 'md5', 1, 0, 1, 0,
-          1, 1, 1, 1, 1, NULL, '$now', '$now');
-SQL
-	lamindb_marker_write "$root/.lamindb/storage_uid.txt" "$suid" "anonymous/$name"
-	printf '%s\n' "$suid"
-}
-
 # A view of the root and LaminDB's records: files, marker, LaminDB's tables.
 root_state() {
 	(cd "$1" && find . -printf '%P %y %s\n' | grep -v '^\.lamindb/lamin\.db' | LC_ALL=C sort)
@@ -63,7 +30,7 @@ root_state() {
 mkdir -p "$WORK/.fpconf"
 
 root=$WORK/lab
-suid=$(lamin_made "$root" lab)
+suid=$(lamindb_sqlite_made "$root" lab)
 read -r _ iuid < <(lamindb_ident anonymous/lab)
 before=$(root_state "$root")
 
@@ -78,20 +45,20 @@ assert_eq "LaminDB's records and the marker after the attach" "$before" "$(root_
 assert_match "lamfs's own tables are there" "^lamfs" \
 	"$(sql "$inst" "select name from sqlite_master where type = 'table' and name like 'lamfs%' limit 1")"
 
+lamindb_check_storage_row "$inst" "$root" "$root/.lamindb/storage_uid.txt"
+assert_eq "the storage lamfs saves into is LaminDB's row" 1 \
+	"$(sql "$inst" "select storage_id from lamfs_storage")"
 mnt=$WORK/mnt
 mount_fs "$inst" "$mnt"
-assert_eq "LaminDB's artifact through the mount" "saved by LaminDB" "$(cat "$mnt/from_lamindb.txt")"
 printf '>seq1\nACGT\n' >"$WORK/sample.fasta"
 cp "$WORK/sample.fasta" "$mnt/sample.fasta"
+remount "$inst" "$mnt"
+assert_same_file "sample.fasta through the attached instance" "$WORK/sample.fasta" "$mnt/sample.fasta"
 umount_fs "$mnt"
-assert_eq "storage of the new row: LaminDB's storage row" "1|$root" \
-	"$(sql "$inst" "select a.storage_id || '|' || s.root from lamindb_artifact a
-			join lamindb_storage s on s.id = a.storage_id where a.key = 'sample.fasta'")"
-lamindb_check_columns "$inst" "$root" "$root/.lamindb/storage_uid.txt"
 
 log "a root whose marker and database name different instances is refused"
 root2=$WORK/other
-lamin_made "$root2" other >/dev/null
+lamindb_sqlite_made "$root2" other >/dev/null
 read -r _ other_uid < <(lamindb_ident anonymous/other)
 lamindb_marker_write "$root2/.lamindb/storage_uid.txt" \
 	"$(head -n1 "$root2/.lamindb/storage_uid.txt")" anonymous/intruder

@@ -2,22 +2,18 @@
 # t_lamindb_sqlite.sh — a lamfs instance on SQLite and local storage is a
 # LaminDB instance where LaminDB looks for one (issue 19, items 2 and 4):
 #  - init puts the database at <root>/.lamindb/lamin.db and writes
-#    <root>/.lamindb/storage_uid.txt as `lamin init` does (storage uid,
-#    instance_slug anonymous/<root's name>, instance_id = uuid5, instance_uid
-#    derived from it, checked here with Python's uuid and hashlib); lamfs.conf
-#    names the database; `lamfs info INSTANCE --json` names storage_root and db;
-#  - cp through the mount, then every LaminDB column checked with sqlite3
-#    (uid, stem across versions, 0000/0001, compound suffixes, size, md5 hash
-#    of ">seq1\nACGT\n" = 83rEPcAoBHmYiIuyBYrFKg, one is_latest per key,
-#    branch 1, space 1, the storage row of the root, user 00000000,
-#    _key_is_virtual, _aux NULL, Django's time form);
-#  - a row inserted with sqlite3 the way Django's save() writes it (its object
-#    put at .lamindb/<uid><suffix>) shows in the running mount within its
-#    cache timeout and reads its bytes;
-#  - lamfs-repair leaves lamin.db, its journals and storage_uid.txt alone (they
-#    are never objects), reports no orphan, and the database still opens;
-#  - a second `lamfs init` on the same root (another instance folder) attaches
-#    to the same instance and says so, and mounts the same records.
+#    <root>/.lamindb/storage_uid.txt byte for byte as `lamin init` does
+#    (storage uid, instance_slug anonymous/<root's name>, instance_id = uuid5,
+#    instance_uid derived from it; checked with Python's uuid and hashlib);
+#    lamfs.conf names the database; the storage row in the database is
+#    LaminDB's for that identity; `lamfs info INSTANCE --json` names
+#    storage_root and db, `--lamin-env` prints LaminDB's settings file;
+#  - files copied through the mount read back;
+#  - lamfs-repair leaves lamin.db, its journal and storage_uid.txt alone
+#    (they are never objects), reports no orphan, and the files still read;
+#  - a second `lamfs init` on the same root (another instance folder)
+#    attaches to the same instance, says so, and mounts the same files.
+# LaminDB's columns of what the mount saves: t_lamindb_rows.sh.
 # timeout: 300
 . "$(dirname "$0")/lib.sh"
 e2e_begin
@@ -54,7 +50,7 @@ assert_eq "info --json db" "$root/.lamindb/lamin.db" \
 assert_eq "info --json instance_uid" "$want_uid" \
 	"$(python3 -c 'import json,sys; print(json.load(sys.stdin)["instance_uid"])' <<<"$json")"
 
-log "cp through the mount, then LaminDB's columns"
+log "cp through the mount"
 mnt=$WORK/mnt
 mount_fs "$inst" "$mnt"
 printf '>seq1\nACGT\n' >"$WORK/sample.fasta"
@@ -66,36 +62,27 @@ tar -C "$WORK" -czf "$WORK/s.tar.gz" sample.fasta
 cp "$WORK/x.csv.gz" "$mnt/t/x.csv.gz"
 cp "$WORK/r.fastq.gz" "$mnt/t/r.fastq.gz"
 cp "$WORK/s.tar.gz" "$mnt/t/s.tar.gz"
-assert_eq "hash of >seq1 ACGT" "83rEPcAoBHmYiIuyBYrFKg" \
-	"$(sql "$inst" "select hash from lamindb_artifact where key = 'seqs/sample.fasta'")"
 printf '>seq1\nACGTT\n' >"$WORK/sample2.fasta"
 cp "$WORK/sample2.fasta" "$mnt/seqs/sample.fasta"
-assert_eq "versions of seqs/sample.fasta" "0000|0
-0001|1" "$(sql "$inst" "select substr(uid, 17, 4), is_latest from lamindb_artifact
-			 where key = 'seqs/sample.fasta' order by uid")"
-assert_eq "suffixes" ".csv.gz .fastq.gz .tar.gz" \
-	"$(sql "$inst" "select suffix from lamindb_artifact where key like 't/%' order by key" |
-		LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')"
-assert_eq "sizes" "11 12" "$(sql "$inst" "select size from lamindb_artifact
-				     where key = 'seqs/sample.fasta' order by uid" | tr '\n' ' ' | sed 's/ $//')"
-lamindb_check_columns "$inst" "$root" "$marker"
-
-log "a row written the way Django writes it shows in the running mount"
-uid=LDjango0000000000000
-printf 'saved by LaminDB\n' >"$WORK/ln.txt"
-cp "$WORK/ln.txt" "$root/.lamindb/$uid.txt"
-hash=$(lamindb_hash "$WORK/ln.txt")
-now=$(python3 -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"))')
-sql "$inst" "insert into lamindb_artifact (uid, key, suffix, size, hash, _hash_type, is_latest,
-		 is_locked, _key_is_virtual, _overwrite_versions, storage_id, created_by_id, branch_id,
-		 space_id, created_on_id, _aux, created_at, updated_at)
-	     values ('$uid', 'from_lamindb/notes.txt', '.txt', 17, '$hash', 'md5', 1, 0, 1, 0,
-		 (select id from lamindb_storage where root = $(sqlstr "$root")),
-		 (select id from lamindb_user where uid = '00000000'), 1, 1, 1, NULL, '$now', '$now')"
-await_path "from_lamindb/notes.txt in the mount" present "$mnt/from_lamindb/notes.txt"
-assert_same_file "bytes of the row LaminDB wrote" "$WORK/ln.txt" "$mnt/from_lamindb/notes.txt"
-assert_eq "its uid" "$uid" "$(xattr "$mnt/from_lamindb/notes.txt" user.lamfs.uid)"
 umount_fs "$mnt"
+lamindb_check_storage_row "$inst" "$root" "$marker"
+
+log "LaminDB's settings file"
+"$LAMFS_BIN" info "$inst" --lamin-env >"$WORK/env"
+assert_eq "settings file" "lamindb_instance_owner=anonymous
+lamindb_instance_name=proj
+lamindb_instance_storage_root=$root
+lamindb_instance_storage_region=null
+lamindb_instance_db=null
+lamindb_instance_schema_str=null
+lamindb_instance_id=$want_id
+lamindb_instance_git_repo=null
+lamindb_instance_keep_artifacts_local=False
+lamindb_instance_api_url=null
+lamindb_instance_schema_id=null
+lamindb_instance_fine_grained_access=False
+lamindb_instance_db_permissions=null
+lamindb_instance_is_clone=False" "$(cat "$WORK/env")"
 
 log "lamfs-repair never takes LaminDB's files for objects"
 [[ -x "$REPAIR_BIN" ]] || fail "no lamfs-repair at $REPAIR_BIN"
@@ -110,7 +97,12 @@ assert_eq "orphans repaired" 0 "$(python3 -c 'import json,sys; print(json.load(s
 assert_eq "storage_uid.txt after repair" "$before" "$(sha256sum "$marker" | cut -d' ' -f1)"
 [[ -f "$root/.lamindb/lamin.db-journal" ]] || fail "the repair removed lamin.db-journal"
 rm -f "$root/.lamindb/lamin.db-journal"
-assert_eq "records after repair" 6 "$(sql "$inst" "select count(*) from lamindb_artifact")"
+mount_fs "$inst" "$mnt"
+for f in t/x.csv.gz t/r.fastq.gz t/s.tar.gz; do
+	assert_same_file "$f after the repair" "$WORK/$(basename "$f")" "$mnt/$f"
+done
+assert_same_file "seqs/sample.fasta after the repair" "$WORK/sample2.fasta" "$mnt/seqs/sample.fasta"
+umount_fs "$mnt"
 
 log "a second init on the same root attaches to the same instance"
 out=$("$LAMFS_BIN" init "$WORK/inst2" --storage "$root" 2>&1) || fail "second lamfs init: $out"
@@ -119,6 +111,7 @@ assert_match "the second init says it attached" \
 	"attached .* to LaminDB instance anonymous/proj \\(instance uid $want_uid" "$out"
 assert_eq "its database" "$root/.lamindb/lamin.db" "$(db_of "$WORK/inst2")"
 assert_eq "storage rows" 1 "$(sql "$inst" "select count(*) from lamindb_storage")"
+lamindb_check_storage_row "$WORK/inst2" "$root" "$marker"
 assert_eq "the marker is unchanged" "$before" "$(sha256sum "$marker" | cut -d' ' -f1)"
 mount_fs "$WORK/inst2" "$mnt"
 assert_same_file "seqs/sample.fasta through the second instance" "$WORK/sample2.fasta" \

@@ -34,6 +34,7 @@
 
 #include "key.h"
 #include "log.h"
+#include "lamindb.h"
 #include "meta.h"
 #include "meta_impl.h"
 #include "uid.h"
@@ -1462,16 +1463,255 @@ static void test_lease_migrate_v1(void **state)
 	meta_close(f->m);
 	f->m = NULL;
 	f->st->exec(f, "DROP TABLE lease");
+	f->st->exec(f, "DROP TABLE lamfs_storage");
 	f->st->exec(f, "UPDATE lamfs_schema SET version = 1");
 	assert_int_equal(meta_open(f->url, META_READONLY, &m), -EPROTO);
 	assert_null(m);
 	assert_int_equal(meta_open(f->url, 0, &f->m), 0);
 	assert_int_equal(meta_schema_version(f->m), META_SCHEMA_VERSION);
-	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), 2);
+	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), META_SCHEMA_VERSION);
 	assert_int_equal(q1(f, "SELECT count(*) FROM lease", NULL), 0);
 	assert_int_equal(meta_get_uid(f->m, r0.uid, NULL), 0);
 	lease_init(&a, "m", META_LEASE_MOUNT, "h", "/mnt");
 	assert_int_equal(meta_lease_take(f->m, &a, 1000, 0, &blk), 0);
+}
+
+/* ---- LaminDB's schema and the instance's storage ---- */
+
+/* Every new store is a LaminDB instance: LaminDB's tables from its own
+ * files, the rows `lamin init` writes, at the migration this build
+ * supports; no storage recorded until one is attached. */
+static void test_lamindb_created(void **state)
+{
+	struct fx *f = *state;
+	char mig[LAMINDB_MIGRATION_MAX + 1];
+	struct meta_storage st;
+	int64_t id = 7;
+
+	assert_int_equal(meta_lamindb_migration(f->m, mig, sizeof(mig)), 0);
+	assert_string_equal(mig, "0189_v2_6");
+	assert_string_equal(mig, lamindb_supported_migration());
+	assert_int_equal(meta_lamindb_migration(f->m, mig, 8), -EINVAL);
+	/* LaminDB's tables, LaminDB's unique index on (storage_id, key, hash) */
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_artifact", NULL), 0);
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_storage", NULL), 0);
+	if (f->st->bit == S_SQLITE)
+		assert_int_equal(q1(f, "SELECT count(*) FROM sqlite_master WHERE name = "
+				    "'unique_artifact_storage_key_hash_not_null'", NULL), 1);
+	else
+		assert_int_equal(q1(f, "SELECT count(*) FROM pg_indexes WHERE schemaname = "
+				    "current_schema() AND indexname = "
+				    "'unique_artifact_storage_key_hash_not_null'", NULL), 1);
+	/* the seed rows */
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_branch", NULL), 3);
+	assert_string_equal(q1s(f, "SELECT name FROM lamindb_branch WHERE id = -1", NULL), "trash");
+	assert_string_equal(q1s(f, "SELECT name FROM lamindb_branch WHERE id = 0", NULL), "archive");
+	assert_string_equal(q1s(f, "SELECT name FROM lamindb_branch WHERE id = 1", NULL), "main");
+	assert_string_equal(q1s(f, "SELECT name FROM lamindb_space WHERE id = 1", NULL), "all");
+	assert_string_equal(q1s(f, "SELECT handle FROM lamindb_user WHERE uid = '00000000'", NULL),
+			    "anonymous");
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_user", NULL), 1);
+	/* times as Django writes them: SQLite text with microseconds, no zone */
+	if (f->st->bit == S_SQLITE)
+		assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_branch WHERE created_at "
+				    "GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] "
+				    "[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9]*'", NULL), 3);
+	/* PostgreSQL: a user LaminDB adds next gets a fresh id (sequences set) */
+	if (f->st->bit == S_PG)
+		assert_int_equal(q1(f, "SELECT nextval(pg_get_serial_sequence('lamindb_user', "
+				    "'id'))", NULL), 2);
+	assert_int_equal(meta_storage_get(f->m, &id, &st), -ENOENT);
+	assert_int_equal(id, 7);
+}
+
+static void storage_init(struct meta_storage *st, const char *root, const char *uid,
+			 const char *iuid)
+{
+	memset(st, 0, sizeof(*st));
+	snprintf(st->root, sizeof(st->root), "%s", root);
+	snprintf(st->type, sizeof(st->type), "%s", strncmp(root, "s3://", 5) ? "local" : "s3");
+	snprintf(st->uid, sizeof(st->uid), "%s", uid);
+	snprintf(st->instance_uid, sizeof(st->instance_uid), "%s", iuid);
+}
+
+static void test_storage_attach(void **state)
+{
+	struct fx *f = *state;
+	struct meta_storage st, got, found;
+	struct lamfs_record r;
+	struct meta *m = NULL;
+	int64_t id = 0, id2 = 0;
+
+	storage_init(&st, "/data/root", "StoRageUid01", "4q6cb8VrpjgF");
+	assert_int_equal(meta_storage_attach(f->m, &st, &id, &found), 0);
+	assert_true(id > 0);
+	assert_string_equal(found.uid, "StoRageUid01");
+	assert_int_equal(meta_storage_get(f->m, &id2, &got), 0);
+	assert_int_equal(id2, id);
+	assert_string_equal(got.root, "/data/root");
+	assert_string_equal(got.type, "local");
+	assert_string_equal(got.region, "");
+	assert_string_equal(got.uid, "StoRageUid01");
+	assert_string_equal(got.instance_uid, "4q6cb8VrpjgF");
+	/* the row as LaminDB reads it */
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_storage WHERE root = '/data/root' "
+			    "AND type = 'local' AND region IS NULL AND instance_uid = '4q6cb8VrpjgF' "
+			    "AND space_id = 1 AND branch_id = 1 AND created_on_id = 1 AND "
+			    "created_by_id = (SELECT id FROM lamindb_user WHERE uid = '00000000')",
+			    NULL), 1);
+	/* again (another machine, a second init): the same row */
+	storage_init(&st, "/data/root", "OtherUid0002", "4q6cb8VrpjgF");
+	assert_int_equal(meta_storage_attach(f->m, &st, &id2, &found), 0);
+	assert_int_equal(id2, id);
+	assert_string_equal(found.uid, "StoRageUid01");
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_storage", NULL), 1);
+	/* another instance's root: refused, it is named, nothing changed */
+	storage_init(&st, "/data/root", "OtherUid0002", "AnotherInst1");
+	assert_int_equal(meta_storage_attach(f->m, &st, &id2, &found), -EXDEV);
+	assert_string_equal(found.instance_uid, "4q6cb8VrpjgF");
+	/* a uid that names another root */
+	storage_init(&st, "s3://bucket/prefix", "StoRageUid01", "4q6cb8VrpjgF");
+	assert_int_equal(meta_storage_attach(f->m, &st, &id2, NULL), -EEXIST);
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_storage", NULL), 1);
+	/* bad input */
+	storage_init(&st, "", "StoRageUid03", "4q6cb8VrpjgF");
+	assert_int_equal(meta_storage_attach(f->m, &st, NULL, NULL), -EINVAL);
+	storage_init(&st, "/x", "StoRageUid03", "4q6cb8VrpjgF");
+	snprintf(st.type, sizeof(st.type), "gcs");
+	assert_int_equal(meta_storage_attach(f->m, &st, NULL, NULL), -EINVAL);
+	/* a second storage becomes the one saved into; saves refer to it */
+	storage_init(&st, "s3://bucket/prefix", "StoRageUid03", "4q6cb8VrpjgF");
+	snprintf(st.region, sizeof(st.region), "us-east-1");
+	assert_int_equal(meta_storage_attach(f->m, &st, &id2, NULL), 0);
+	assert_true(id2 != id);
+	assert_int_equal(meta_storage_get(f->m, &id, &got), 0);
+	assert_int_equal(id, id2);
+	assert_string_equal(got.type, "s3");
+	assert_string_equal(got.region, "us-east-1");
+	rec_init(&r, "a.txt", "a");
+	r.storage_id = (int)id;
+	{
+		enum meta_save_state sst;
+
+		assert_int_equal(meta_save_begin(f->m, &r, &sst, 0), 0);
+		assert_int_equal(meta_save_finish(f->m, r.uid, &r), 0);
+		assert_int_equal(r.storage_id, (int)id);
+	}
+	/* read-only: get works, attach does not */
+	assert_int_equal(meta_open(f->url, META_READONLY, &m), 0);
+	assert_int_equal(meta_storage_get(m, &id2, NULL), 0);
+	assert_int_equal(id2, id);
+	assert_int_equal(meta_storage_attach(m, &st, NULL, NULL), -EROFS);
+	meta_close(m);
+}
+
+/* A database `lamin init` made (LaminDB's tables, none of lamfs's): open
+ * without META_CREATE finds no lamfs store; META_CREATE attaches, adding
+ * lamfs's tables and leaving LaminDB's rows as they were. */
+/* Leave only LaminDB's part of the case's store: what `lamin init` makes. */
+static void drop_lamfs_tables(struct fx *f)
+{
+	static const char *const lamfs_tables[] = {
+		"lamfs_storage", "lease", "artifact", "folder", "storage", "lamfs_schema",
+	};
+	char sql[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(lamfs_tables) / sizeof(lamfs_tables[0]); i++) {
+		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", lamfs_tables[i]);
+		f->st->exec(f, sql);
+	}
+}
+
+static void test_attach_lamindb(void **state)
+{
+	struct fx *f = *state;
+	char before[2048];
+	struct meta *m = NULL;
+
+	meta_close(f->m);
+	f->m = NULL;
+	drop_lamfs_tables(f);
+	/* rows LaminDB wrote: its user, storage and an artifact, as Django does */
+	f->st->exec(f, "INSERT INTO lamindb_user (id, uid, handle) VALUES (2, 'u1u1u1u1', 'ada')");
+	f->st->exec(f, "INSERT INTO lamindb_storage (id, uid, root, type, instance_uid, "
+		    "created_by_id) VALUES (3, 'sTor4geUid12', '/lamin/root', 'local', "
+		    "'4q6cb8VrpjgF', 2)");
+	f->st->exec(f, "INSERT INTO lamindb_artifact (uid, key, suffix, size, hash, is_latest, "
+		    "_key_is_virtual, _overwrite_versions, storage_id, created_by_id) VALUES "
+		    "('AbCdEfGhIjKlMnOp0000', 'x/y.csv', '.csv', 3, 'hhhhhhhhhhhhhhhhhhhhhh', "
+		    "true, true, false, 3, 2)");
+	snprintf(before, sizeof(before), "%s",
+		 q1s(f, "SELECT uid || key || created_at || updated_at || coalesce(CAST(_aux AS TEXT), 'N') "
+		     "FROM lamindb_artifact", NULL));
+	assert_int_equal(meta_open(f->url, 0, &m), -ENOENT);
+	assert_int_equal(meta_open(f->url, META_READONLY, &m), -ENOENT);
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_artifact", NULL), 1);
+	assert_int_equal(meta_open(f->url, META_CREATE, &f->m), 0);
+	assert_int_equal(meta_schema_version(f->m), META_SCHEMA_VERSION);
+	assert_string_equal(q1s(f, "SELECT uid || key || created_at || updated_at || "
+				"coalesce(CAST(_aux AS TEXT), 'N') FROM lamindb_artifact", NULL), before);
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_user", NULL), 2);
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_branch", NULL), 3);
+	/* LaminDB's own storage row is the instance's when its root is ours */
+	{
+		struct meta_storage st;
+		int64_t id = 0;
+
+		assert_int_equal(meta_storage_get(f->m, NULL, NULL), -ENOENT);
+		storage_init(&st, "/lamin/root", "NewUid000001", "4q6cb8VrpjgF");
+		assert_int_equal(meta_storage_attach(f->m, &st, &id, &st), 0);
+		assert_int_equal(id, 3);
+		assert_string_equal(st.uid, "sTor4geUid12");
+		assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_storage", NULL), 1);
+	}
+	/* once attached, SQLite's create refuses and PostgreSQL's joins */
+	meta_close(f->m);
+	f->m = NULL;
+	assert_int_equal(meta_open(f->url, META_CREATE, &m),
+			 f->st->bit == S_SQLITE ? -EEXIST : 0);
+	meta_close(m);
+	assert_int_equal(meta_open(f->url, 0, &f->m), 0);
+}
+
+/* LaminDB's tables at another migration than this build supports: every
+ * open refuses, naming both versions, and nothing is changed; a lamfs store
+ * from before LaminDB's schema too. */
+static void test_lamindb_other_migration(void **state)
+{
+	struct fx *f = *state;
+	struct meta *m = NULL;
+
+	meta_close(f->m);
+	f->m = NULL;
+	f->st->exec(f, "INSERT INTO django_migrations (app, name, applied) VALUES "
+		    "('lamindb', '0190_v2_7', '2027-01-01 00:00:00')");
+	assert_int_equal(meta_open(f->url, 0, &m), -EPROTO);
+	assert_int_equal(meta_open(f->url, META_READONLY, &m), -EPROTO);
+	if (f->st->bit == S_PG)
+		assert_int_equal(meta_open(f->url, META_CREATE, &m), -EPROTO);
+	assert_null(m);
+	/* a LaminDB database at that migration, without lamfs's tables */
+	f->st->exec(f, "DROP TABLE lamfs_storage");
+	f->st->exec(f, "UPDATE lamfs_schema SET version = 2");
+	assert_int_equal(meta_open(f->url, 0, &m), -EPROTO);
+	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), 2);
+	drop_lamfs_tables(f);
+	assert_int_equal(meta_open(f->url, META_CREATE, &m), -EPROTO);
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_storage", NULL), 0);
+	assert_int_equal(q1(f, "SELECT count(*) FROM django_migrations WHERE name = "
+			    "'0190_v2_7'", NULL), 1);
+	assert_null(m);
+	/* back at the supported migration, a lamfs store without LaminDB's
+	 * tables (made before them) is refused too: it needs lamfs upgrade */
+	f->st->exec(f, "DELETE FROM django_migrations WHERE name = '0190_v2_7'");
+	f->st->exec(f, "CREATE TABLE lamfs_schema (version INTEGER NOT NULL)");
+	f->st->exec(f, "INSERT INTO lamfs_schema (version) VALUES (2)");
+	f->st->exec(f, "CREATE TABLE artifact (id INTEGER)");
+	f->st->exec(f, "ALTER TABLE lamindb_artifact RENAME TO lamindb_artifact_gone");
+	assert_int_equal(meta_open(f->url, 0, &m), -EPROTO);
+	assert_null(m);
+	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), 2);
 }
 
 /* ---- concurrency ---- */
@@ -2192,6 +2432,10 @@ static const struct meta_case {
 	{ "empty_file_refused", test_empty_file_refused, S_SQLITE },
 	{ "not_a_database", test_not_a_database, S_SQLITE },
 	{ "pg_not_lamfs", test_pg_not_lamfs, S_PG },
+	{ "lamindb_created", test_lamindb_created, S_ALL },
+	{ "storage_attach", test_storage_attach, S_ALL },
+	{ "attach_lamindb", test_attach_lamindb, S_ALL },
+	{ "lamindb_other_migration", test_lamindb_other_migration, S_ALL },
 	{ "save_new_finish_versions", test_save_new_finish_versions, S_ALL },
 	{ "save_abort", test_save_abort, S_ALL },
 	{ "save_lazy", test_save_lazy, S_ALL },
