@@ -127,9 +127,8 @@ int core_open(const char *instance, unsigned flags, struct core **out, char **er
 		if (errmsg)
 			*errmsg = instance_msg(
 				"%s: metadata store %s: %s", c->cfg.dir, c->cfg.meta_url,
-				rc == -EPROTO ? "written by a newer lamfs, at another LaminDB "
-						"migration, or by a lamfs that needs `lamfs upgrade` "
-						"(the log names the versions)"
+				rc == -EPROTO && meta_open_why()[0] ? meta_open_why()
+				: rc == -EPROTO ? "written by a newer lamfs; upgrade lamfs"
 				: rc == -EBADMSG ? "not a lamfs database or damaged"
 				: strerror(-rc));
 		goto out;

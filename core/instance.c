@@ -500,8 +500,8 @@ int instance_init(const char *dir_in, const char *storage, const char *db,
 	if (rc < 0) {
 		set_msg(errmsg, instance_msg("cannot %s the metadata store %s: %s",
 					     undo.db_path || !dbpath ? "create" : "open", dburl,
-					     rc == -EPROTO ? "it is at another LaminDB migration "
-					     "than this lamfs supports" : strerror(-rc)));
+					     rc == -EPROTO && meta_open_why()[0] ? meta_open_why()
+					     : strerror(-rc)));
 		goto out;
 	}
 	info->attached = have_marker || (dbpath && !undo.db_path);

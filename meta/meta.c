@@ -6,6 +6,8 @@
  * backend shares.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,6 +193,23 @@ static int url_parse(const char *url, enum meta_store *store, const char **path)
 	return rc;
 }
 
+/* Why this thread's last meta_open() refused the store (meta_open_why). */
+static __thread char open_why[512];
+
+void meta_set_open_why(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(open_why, sizeof(open_why), fmt, ap);
+	va_end(ap);
+}
+
+const char *meta_open_why(void)
+{
+	return open_why;
+}
+
 int meta_open(const char *url, unsigned flags, struct meta **out)
 {
 	struct meta *m = NULL;
@@ -198,6 +217,7 @@ int meta_open(const char *url, unsigned flags, struct meta **out)
 	const char *path;
 	int rc;
 
+	open_why[0] = '\0';
 	if (out)
 		*out = NULL;
 	rc = out ? url_parse(url, &store, &path) : -EINVAL;

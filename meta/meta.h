@@ -107,6 +107,11 @@ enum meta_open_flags {
  * On success *out owns the handle; free with meta_close().
  */
 int meta_open(const char *url, unsigned flags, struct meta **out);
+/* After meta_open() failed with -EPROTO in this thread: why, in words for the
+ * user ("written by a newer lamfs; upgrade lamfs", "LaminDB's schema is at
+ * migration A; this lamfs supports B only", ...); "" when it has no more to
+ * say than the errno.  Valid until this thread's next meta_open(). */
+const char *meta_open_why(void);
 void meta_close(struct meta *m);
 /* The schema version stored in the database (or a negative errno). */
 int meta_schema_version(struct meta *m);

@@ -170,6 +170,10 @@ int meta_sql_lease_sweep(struct meta *m, const char *id);
 	.lease_release = meta_sql_lease_release, .lease_list = meta_sql_lease_list,  \
 	.lease_sweep = meta_sql_lease_sweep
 
+/* Say why meta_open() refuses a store, for meta_open_why() (printf-like;
+ * the backends call it where they return -EPROTO). */
+void meta_set_open_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* 1 when s is valid UTF-8 (what PostgreSQL can store as text), else 0. */
 int meta_utf8_ok(const char *s);
 

@@ -1284,17 +1284,21 @@ static int attach_body(struct mpg *p, void *arg)
 	if (rc == 0 && v > META_SCHEMA_VERSION) {
 		log_err("meta: %s: schema version %" PRId64 " is newer than this lamfs (%d)",
 			p->url_log, v, META_SCHEMA_VERSION);
+		meta_set_open_why("written by a newer lamfs; upgrade lamfs");
 		rc = -EPROTO;
 	}
 	if (rc == 0 && has && !aa->lamindb) {
-		log_err("meta: %s: made by a lamfs from before LaminDB's schema (schema %" PRId64
-			"): it needs `lamfs upgrade`", p->url_log, v);
+		meta_set_open_why("made by a lamfs from before LaminDB's schema (schema %" PRId64
+				  "): it needs `lamfs upgrade`", v);
+		log_err("meta: %s: %s", p->url_log, meta_open_why());
 		rc = -EPROTO;
 	}
 	if (rc == 0 && aa->lamindb)
 		rc = meta_sql_lamindb_check(&p->base, p->url_log);
-	if (rc == 0 && v < META_SCHEMA_VERSION && p->readonly)
+	if (rc == 0 && v < META_SCHEMA_VERSION && p->readonly) {
+		meta_set_open_why("written by an older lamfs: a read-write open migrates it");
 		rc = -EPROTO;   /* it needs a migration, which a read-only open cannot do */
+	}
 	if (rc == 0 && !aa->lamindb && !schema[0]) {
 		log_err("meta: %s: no schema to create the tables in (search_path)", p->url_log);
 		rc = -ENOENT;

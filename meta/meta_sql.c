@@ -58,9 +58,10 @@ int meta_sql_lamindb_check(struct meta *m, const char *where)
 	int rc = newest_migration(m, have, sizeof(have));
 
 	if (rc >= 0 && strcmp(have, want) != 0) {
-		log_err("meta: %s: LaminDB's schema is at migration %s; this lamfs supports "
-			"lamindb %s only: not opened, nothing changed", where,
-			rc > 0 ? have : "(none applied)", want);
+		meta_set_open_why("LaminDB's schema is at migration %s; this lamfs supports "
+				  "lamindb %s only: nothing changed",
+				  rc > 0 ? have : "(none applied)", want);
+		log_err("meta: %s: %s", where, meta_open_why());
 		rc = -EPROTO;
 	}
 	return rc < 0 ? rc : 0;

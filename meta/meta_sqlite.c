@@ -1131,6 +1131,7 @@ static int db_attach(struct msq *q, int created, int create)
 	if (rc == 0 && v > META_SCHEMA_VERSION) {
 		log_err("meta: %s: schema version %lld is newer than this lamfs (%d)", name,
 			(long long)v, META_SCHEMA_VERSION);
+		meta_set_open_why("written by a newer lamfs; upgrade lamfs");
 		rc = -EPROTO;
 	}
 	if (rc == 0 && v == 0 && !lamindb) {
@@ -1145,14 +1146,17 @@ static int db_attach(struct msq *q, int created, int create)
 		rc = -ENOENT;
 	}
 	if (rc == 0 && !lamindb) {
-		log_err("meta: %s: made by a lamfs from before LaminDB's schema (schema %lld): "
-			"it needs `lamfs upgrade`", name, (long long)v);
+		meta_set_open_why("made by a lamfs from before LaminDB's schema (schema %lld): "
+				  "it needs `lamfs upgrade`", (long long)v);
+		log_err("meta: %s: %s", name, meta_open_why());
 		rc = -EPROTO;
 	}
 	if (rc == 0)
 		rc = meta_sql_lamindb_check(&q->base, name);
-	if (rc == 0 && v < META_SCHEMA_VERSION && q->readonly)
+	if (rc == 0 && v < META_SCHEMA_VERSION && q->readonly) {
+		meta_set_open_why("written by an older lamfs: a read-write open migrates it");
 		rc = -EPROTO;   /* it needs a migration, which a read-only open cannot do */
+	}
 	if (rc == 0 && !created && !q->readonly)
 		rc = db_quick_check(q);
 	if (rc == 0)

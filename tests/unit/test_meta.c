@@ -614,6 +614,7 @@ static void test_newer_schema(void **state)
 	f->m = NULL;
 	f->st->exec(f, "UPDATE lamfs_schema SET version = 99");
 	assert_int_equal(meta_open(f->url, 0, &m), -EPROTO);
+	assert_string_equal(meta_open_why(), "written by a newer lamfs; upgrade lamfs");
 	assert_int_equal(meta_open(f->url, META_READONLY, &m), -EPROTO);
 	if (f->st->bit == S_PG)   /* attaching does not touch a newer schema either */
 		assert_int_equal(meta_open(f->url, META_CREATE, &m), -EPROTO);
@@ -1687,6 +1688,12 @@ static void test_lamindb_other_migration(void **state)
 	f->st->exec(f, "INSERT INTO django_migrations (app, name, applied) VALUES "
 		    "('lamindb', '0190_v2_7', '2027-01-01 00:00:00')");
 	assert_int_equal(meta_open(f->url, 0, &m), -EPROTO);
+	/* what the user is told names both versions */
+	assert_non_null(strstr(meta_open_why(), "migration 0190_v2_7"));
+	assert_non_null(strstr(meta_open_why(), "supports lamindb 0189_v2_6 only"));
+	/* what the user is told names both versions */
+	assert_non_null(strstr(meta_open_why(), "migration 0190_v2_7"));
+	assert_non_null(strstr(meta_open_why(), "supports lamindb 0189_v2_6 only"));
 	assert_int_equal(meta_open(f->url, META_READONLY, &m), -EPROTO);
 	if (f->st->bit == S_PG)
 		assert_int_equal(meta_open(f->url, META_CREATE, &m), -EPROTO);
@@ -1710,6 +1717,7 @@ static void test_lamindb_other_migration(void **state)
 	f->st->exec(f, "CREATE TABLE artifact (id INTEGER)");
 	f->st->exec(f, "ALTER TABLE lamindb_artifact RENAME TO lamindb_artifact_gone");
 	assert_int_equal(meta_open(f->url, 0, &m), -EPROTO);
+	assert_non_null(strstr(meta_open_why(), "it needs `lamfs upgrade`"));
 	assert_null(m);
 	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), 2);
 }
