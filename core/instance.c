@@ -268,6 +268,25 @@ static int attach_storage(struct meta *m, const char *row_root, int s3,
 	memset(&found, 0, sizeof(found));
 	if (strlen(row_root) >= sizeof(st.root))
 		return -ENAMETOOLONG;
+	/* A database records one storage lamfs saves into (lamfs_storage): a
+	 * second root would take it over from the instances already using it. */
+	rc = meta_storage_get(m, &id, &row);
+	if (rc == 0 && strcmp(row.root, row_root) != 0) {
+		rc = -EEXIST;
+		set_msg(errmsg, instance_msg(
+			"the database already serves storage %s (LaminDB instance uid %s), and "
+			"storage %s is %s (instance uid %s); lamfs keeps one storage root per "
+			"database: give that root, or another database; nothing changed",
+			row.root, row.instance_uid, row_root,
+			have_marker ? "marked as LaminDB instance" : "to be LaminDB instance",
+			ident->instance_uid));
+		goto out;
+	}
+	if (rc < 0 && rc != -ENOENT) {
+		set_msg(errmsg, instance_msg("cannot read the database's storage: %s",
+					     strerror(-rc)));
+		goto out;
+	}
 	strcpy(st.root, row_root);
 	strcpy(st.type, s3 ? "s3" : "local");
 	if (s3)

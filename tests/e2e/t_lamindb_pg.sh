@@ -12,7 +12,9 @@
 #  - a second init (another instance folder) attaches to the same instance;
 #  - a root whose marker names another instance than the database's storage
 #    row is refused, both instance uids in the message, nothing of LaminDB's
-#    changed, no instance folder left.
+#    changed, no instance folder left;
+#  - so is a second root on the same database (lamfs keeps one storage root
+#    per database), and the first instance still works.
 # LaminDB's columns of what the mount saves, and LaminDB's rows through the
 # mount: t_lamindb_rows.sh.
 # timeout: 300
@@ -75,4 +77,16 @@ assert_match "message names the marker's instance uid" "$intruder_uid" "$E2E_LAS
 assert_match "message names the database's instance uid" "$iuid" "$E2E_LAST_ERR"
 assert_eq "LaminDB's rows after the refusal" "$before" "$(lamindb_sql_fingerprint "$inst")"
 assert_absent "no instance folder left" "$WORK/inst3"
+
+log "a second, unmarked root on the same database is refused: one storage root per database"
+assert_fails "init of another root on the database" \
+	"$LAMFS_BIN" init "$WORK/inst4" --db "$E2E_PG_URL" --storage "$WORK/elsewhere"
+assert_match "message names the storage the database serves" "already serves storage $root " \
+	"$E2E_LAST_ERR"
+assert_eq "LaminDB's rows after the refusal" "$before" "$(lamindb_sql_fingerprint "$inst")"
+assert_absent "no marker written" "$WORK/elsewhere/.lamindb/storage_uid.txt"
+assert_absent "no instance folder left" "$WORK/inst4"
+mount_fs "$inst" "$mnt"
+assert_same_file "the first instance still reads its file" "$WORK/sample.fasta" "$mnt/seqs/sample.fasta"
+umount_fs "$mnt"
 e2e_pass
