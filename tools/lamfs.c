@@ -1,7 +1,7 @@
 /*
  * lamfs.c — the lamfs command: create instances, mount them, inspect them.
  *
- *   lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]
+ *   lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]  (cli_instance.c)
  *   lamfs mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]
  *   lamfs ls|info|versions|save|cat|get|status INSTANCE ...   (cli_*.c)
  *   lamfs INSTANCE MOUNTPOINT [-o OPTIONS]   the form mount.fuse3 runs for
@@ -26,14 +26,16 @@ static const char usage_text[] =
 	"usage: lamfs COMMAND [ARGS]\n"
 	"\n"
 	"  init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]\n"
-	"        create an instance: config, metadata store, staging, storage\n"
+	"        create an instance (a LaminDB instance), or attach to the one that\n"
+	"        owns the storage\n"
 	"  mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]\n"
 	"        mount an instance; returns once the mount is ready\n"
 	"        (-f: stay in the foreground, -d: FUSE debug output)\n"
 	"  ls INSTANCE [PREFIX] [-l] [--all] [--json]\n"
 	"        list artifacts: size, version, uid, hash, key\n"
-	"  info INSTANCE KEY|UID [--json]\n"
-	"        every field of an artifact's record\n"
+	"  info INSTANCE [KEY|UID] [--json]\n"
+	"        every field of an artifact's record; without KEY|UID the instance:\n"
+	"        storage root, database, LaminDB identity, how LaminDB connects\n"
 	"  versions INSTANCE KEY|UID [--json]\n"
 	"        every version of a key, the latest marked\n"
 	"  save INSTANCE FILE... [--key KEY | --prefix PREFIX] [--json]\n"
@@ -55,53 +57,11 @@ static int usage(FILE *out, int status)
 	return status;
 }
 
-static int cmd_init(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "storage", required_argument, NULL, 's' },
-		{ "db", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *storage = NULL, *db = NULL;
-	char *err = NULL;
-	int c, rc;
-
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			storage = optarg;
-			break;
-		case 'b':
-			db = optarg;
-			break;
-		case 'h':
-			printf("usage: lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] "
-			       "[--db URL]\n");
-			return 0;
-		default:
-			return usage(stderr, EXIT_USAGE);
-		}
-	}
-	if (optind + 1 != argc) {
-		fprintf(stderr, "lamfs init: expected one INSTANCE directory\n");
-		return EXIT_USAGE;
-	}
-	rc = instance_init(argv[optind], storage, db, &err);
-	if (rc < 0) {
-		fprintf(stderr, "lamfs init: %s\n", err ? err : strerror(-rc));
-		free(err);
-		return 1;
-	}
-	printf("initialised lamfs instance %s\n", argv[optind]);
-	return 0;
-}
-
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
-	{ "init", cmd_init },
+	{ "init", cli_init },
 	{ "mount", cli_mount },
 	{ "ls", cli_ls },
 	{ "info", cli_info },
