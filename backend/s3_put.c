@@ -29,20 +29,9 @@
 #include <openssl/evp.h>
 
 #include "fault.h"
+#include "hash.h"
 #include "log.h"
 #include "s3_int.h"
-
-static void s3_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 int s3_hash_range(int fd, uint64_t off, uint64_t len, unsigned char *md5, char *sha256_hex)
 {
@@ -76,7 +65,7 @@ int s3_hash_range(int fd, uint64_t off, uint64_t len, unsigned char *md5, char *
 		EVP_DigestFinal_ex(m, md5, NULL);
 	if (sha256_hex) {
 		EVP_DigestFinal_ex(h, dig, NULL);
-		s3_hex(dig, 32, sha256_hex);
+		hash_hex(dig, 32, sha256_hex);
 	}
 out:
 	free(buf);

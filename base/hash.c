@@ -193,12 +193,22 @@ static int hash_finish_sha1fl(struct hash_state *h, int fd, struct hash_result *
 	return rc;
 }
 
-int hash_finish(struct hash_state *h, int fd, struct hash_result *out)
+void hash_hex(const unsigned char *in, size_t len, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+int hash_finish(struct hash_state *h, int fd, struct hash_result *out)
+{
 	unsigned char sha256[32];
 	int rc = 0;
-	int i;
 
 	memset(out, 0, sizeof(*out));
 	if (h->finished) {
@@ -212,10 +222,7 @@ int hash_finish(struct hash_state *h, int fd, struct hash_result *out)
 	if (!out->md5_ok)
 		memset(out->md5, 0, sizeof(out->md5));   /* of the first chunk only */
 	EVP_DigestFinal_ex(h->sha256, sha256, NULL);
-	for (i = 0; i < 32; i++) {
-		out->checksum[2 * i] = hex[sha256[i] >> 4];
-		out->checksum[2 * i + 1] = hex[sha256[i] & 15];
-	}
+	hash_hex(sha256, sizeof(sha256), out->checksum);
 	if (h->fed <= LAMFS_HASH_CHUNK) {
 		hash_store_b64(out->md5, sizeof(out->md5), out);
 		strcpy(out->hash_type, "md5");

@@ -73,4 +73,7 @@ int hash_follow_stop(struct hash_follower *f, int complete);
 /* url-safe base64 without '=' of len bytes into out (size >= 4*ceil(len/3)+1). */
 void hash_b64url(const unsigned char *in, size_t len, char *out);
 
+/* len bytes as 2*len lowercase hex digits and a NUL into out. */
+void hash_hex(const unsigned char *in, size_t len, char *out);
+
 #endif

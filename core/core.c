@@ -55,6 +55,41 @@ static int storage_present(struct core *c, char **errmsg)
 	return -ENOENT;
 }
 
+/*
+ * A SQLite database in <root>/.lamindb (where LaminDB keeps it) is missing
+ * when the storage is: say what is wrong with the storage, not that the
+ * database is gone.  A local root that is missing, no folder, or whose
+ * .lamindb is there but not writable: the backend is opened now, creating
+ * nothing, for its message (or kept, when it opens).  A root without
+ * .lamindb whose database lives there: a disk that is not mounted.  Any
+ * other case waits for storage_present, which asks the store.
+ */
+static int storage_before_meta(struct core *c, const struct backend_opts *bo, char **errmsg)
+{
+	const char *root = c->cfg.storage_url, *db = c->cfg.meta_url;
+	char path[PATH_MAX];
+	struct stat st;
+	size_t n = strlen(root);
+	int rc = 0;
+
+	if (root[0] != '/')
+		goto out;
+	snprintf(path, sizeof(path), "%s/%s", root, LAMFS_STORAGE_DIR);
+	if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode) || stat(path, &st) == 0) {
+		rc = backend_open(root, bo, &c->backend, errmsg);
+		goto out;
+	}
+	if (!strncmp(db, "sqlite:", 7) && !strncmp(db + 7, root, n) && db[7 + n] == '/') {
+		rc = -ENOENT;
+		if (errmsg)
+			*errmsg = instance_msg("storage root %s has no %s folder, which holds the "
+					       "instance's database and objects: is its disk mounted?",
+					       root, LAMFS_STORAGE_DIR);
+	}
+out:
+	return rc;
+}
+
 int core_open(const char *instance, unsigned flags, struct core **out, char **errmsg)
 {
 	struct core *c = calloc(1, sizeof(*c));
@@ -70,6 +105,13 @@ int core_open(const char *instance, unsigned flags, struct core **out, char **er
 	rc = instance_load(instance, &c->cfg, errmsg);
 	if (rc < 0)
 		goto out;
+	bo.s3_endpoint = c->cfg.s3_endpoint;
+	bo.s3_region = c->cfg.s3_region;
+	bo.s3_profile = c->cfg.s3_profile;
+	if (flags & CORE_READ_CACHE) {
+		bo.cache_dir = c->cfg.cache_dir;
+		bo.cache_size = c->cfg.cache_size;
+	}
 	if (stat(c->cfg.staging_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		rc = -ENOENT;
 		if (errmsg)
@@ -77,6 +119,9 @@ int core_open(const char *instance, unsigned flags, struct core **out, char **er
 					       c->cfg.dir, c->cfg.staging_dir);
 		goto out;
 	}
+	rc = storage_before_meta(c, &bo, errmsg);
+	if (rc < 0)
+		goto out;
 	rc = meta_open(c->cfg.meta_url, (flags & CORE_READONLY) ? META_READONLY : 0, &c->meta);
 	if (rc < 0) {
 		if (errmsg)
@@ -103,16 +148,11 @@ int core_open(const char *instance, unsigned flags, struct core **out, char **er
 		}
 		c->storage_id = (int)sid;
 	}
+	if (c->backend)
+		goto out;
 	rc = storage_present(c, errmsg);
 	if (rc < 0)
 		goto out;
-	bo.s3_endpoint = c->cfg.s3_endpoint;
-	bo.s3_region = c->cfg.s3_region;
-	bo.s3_profile = c->cfg.s3_profile;
-	if (flags & CORE_READ_CACHE) {
-		bo.cache_dir = c->cfg.cache_dir;
-		bo.cache_size = c->cfg.cache_size;
-	}
 	rc = backend_open(c->cfg.storage_url, &bo, &c->backend, errmsg);
 out:
 	if (rc < 0) {

@@ -18,8 +18,8 @@
 
 #include "backend.h"
 #include "lamfs.h"
+#include "marker.h"
 #include "meta.h"
-#include "uid.h"
 
 char *instance_msg(const char *fmt, ...)
 {
@@ -151,90 +151,238 @@ static int make_dir(const char *path, mode_t mode)
 	return 0;
 }
 
-/* Remove what a failed init made (only the files it names, then the dirs). */
-static void init_undo(const char *dir, int made_dir, const char *storage_root, int made_storage)
+/* What a failed init made, to be removed (only what it made). */
+struct init_undo {
+	const char *dir;
+	int made_dir;
+	const char *storage_root;   /* local root, or NULL */
+	int made_storage;
+	const char *db_path;        /* a SQLite file init created, or NULL */
+	struct backend *b;          /* with marker_written: remove the marker */
+	int marker_written;
+};
+
+static void unlink_db(const char *path)
 {
-	static const char *const files[] = { "lamfs.conf", "lamfs.db", "lamfs.db-wal",
-					     "lamfs.db-shm", "lamfs.log" };
+	static const char *const ext[] = { "", "-wal", "-shm", "-journal" };
 	char *p;
 	size_t i;
 
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		p = path_join(dir, files[i]);
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		p = instance_msg("%s%s", path, ext[i]);
 		if (p)
 			unlink(p);
 		free(p);
 	}
-	p = path_join(dir, "staging");
+}
+
+static void init_undo(const struct init_undo *u)
+{
+	static const char *const files[] = { "lamfs.conf", "lamfs.log" };
+	char *p;
+	size_t i;
+
+	if (u->marker_written && u->b)
+		backend_remove(u->b, MARKER_OBJECT);
+	if (u->db_path)
+		unlink_db(u->db_path);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		p = path_join(u->dir, files[i]);
+		if (p)
+			unlink(p);
+		free(p);
+	}
+	p = path_join(u->dir, "staging");
 	if (p)
 		rmdir(p);
 	free(p);
-	if (made_storage && storage_root) {
-		p = path_join(storage_root, LAMFS_STORAGE_DIR);
+	if (u->made_storage && u->storage_root) {
+		p = path_join(u->storage_root, LAMFS_STORAGE_DIR);
 		if (p)
 			rmdir(p);
 		free(p);
-		rmdir(storage_root);
+		rmdir(u->storage_root);
 	}
-	if (made_dir)
-		rmdir(dir);
+	if (u->made_dir)
+		rmdir(u->dir);
 }
 
-/* Record the storage root as the instance's lamindb_storage row: found by
- * its root, or made with a new random uid.  The instance uid is the
- * database's (a second machine's init of a shared PostgreSQL store finds it
- * in the storage recorded there), else random for now: LaminDB's own
- * (derived from its instance id, storage_uid.txt) comes with the instance
- * work of issue 19. */
-/* The lamindb_storage row of a storage root as lamfs init makes it: a new
- * random uid, and for now a random instance uid (storage_attach). */
-static int storage_new(const char *root, struct meta_storage *st)
+/* The storage root as lamindb_storage.root holds it: the absolute path, or
+ * the s3:// url without trailing slashes. */
+static int storage_row_root(const char *root, char *out, size_t len)
 {
-	char u1[LAMFS_UID_LEN + 1], u2[LAMFS_UID_LEN + 1];
-	int rc;
+	size_t n = strlen(root);
 
-	memset(st, 0, sizeof(*st));
-	if (strlen(root) >= sizeof(st->root))
+	while (n > 1 && root[n - 1] == '/' && !(n == 5 && !strncmp(root, "s3://", 5)))
+		n--;
+	if (n >= len)
 		return -ENAMETOOLONG;
-	rc = uid_new(u1);
-	if (rc == 0)
-		rc = uid_new(u2);
-	if (rc < 0)
-		return rc;
-	snprintf(st->root, sizeof(st->root), "%s", root);
-	snprintf(st->type, sizeof(st->type), "%s", strncmp(root, "s3://", 5) ? "local" : "s3");
-	memcpy(st->uid, u1, 12);
-	memcpy(st->instance_uid, u2, 12);
+	memcpy(out, root, n);
+	out[n] = '\0';
 	return 0;
 }
 
-static int storage_attach(struct meta *m, const char *root)
+static void storage_row_region(struct meta_storage *st)
 {
-	struct meta_storage st, had;
-	int rc = storage_new(root, &st);
+	const char *region = getenv("AWS_REGION");
 
-	if (rc < 0)
-		return rc;
-	rc = meta_storage_get(m, NULL, &had);
-	if (rc == 0 && had.instance_uid[0])
-		memcpy(st.instance_uid, had.instance_uid, sizeof(st.instance_uid));
-	else if (rc < 0 && rc != -ENOENT)
-		return rc;
-	return meta_storage_attach(m, &st, NULL, NULL);
+	if (!region || !*region)
+		region = getenv("AWS_DEFAULT_REGION");
+	if (region && strlen(region) < sizeof(st->region))
+		strcpy(st->region, region);
 }
 
-int instance_init(const char *dir_in, const char *storage, const char *db, char **errmsg)
+/* The lamindb_storage row of row_root (fits st->root) for identity ident. */
+static void storage_row_of(const char *row_root, int s3, const struct lamindb_ident *ident,
+			   struct meta_storage *st)
 {
-	char dir[PATH_MAX];
+	memset(st, 0, sizeof(*st));
+	strcpy(st->root, row_root);
+	strcpy(st->type, s3 ? "s3" : "local");
+	if (s3)
+		storage_row_region(st);
+	strcpy(st->uid, ident->storage_uid);
+	strcpy(st->instance_uid, ident->instance_uid);
+}
+
+/*
+ * Which database an instance on `root` uses when --db is not given, and
+ * whether it exists: SQLite in <root>/.lamindb/lamin.db for local storage
+ * (where LaminDB looks), INSTANCE/lamin.db for S3 (see docs/lamindb.md).
+ * conf_db is what lamfs.conf says: relative to the instance when inside it.
+ */
+static int sqlite_place(const char *dir, const char *root, int s3, int default_storage,
+			char **path, char **conf_db)
+{
+	if (s3) {
+		*path = path_join(dir, INSTANCE_DB);
+		*conf_db = instance_msg("sqlite:%s", INSTANCE_DB);
+	} else {
+		*path = instance_msg("%s/%s/%s", root, LAMFS_STORAGE_DIR, INSTANCE_DB);
+		*conf_db = default_storage
+			? instance_msg("sqlite:storage/%s/%s", LAMFS_STORAGE_DIR, INSTANCE_DB)
+			: instance_msg("sqlite:%s", *path ? *path : "");
+	}
+	return *path && *conf_db ? 0 : -ENOMEM;
+}
+
+/*
+ * Find the instance's storage row, or insert it, after meta_open.  The row's
+ * instance uid must be the identity's; a row made before the marker (a
+ * LaminDB instance whose marker is gone) lends the marker its storage uid.
+ */
+static int attach_storage(struct meta *m, const char *row_root, int s3,
+			  struct lamindb_ident *ident, int have_marker, char **errmsg)
+{
+	struct meta_storage st, found, row;
+	int64_t id = 0;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	memset(&found, 0, sizeof(found));
+	if (strlen(row_root) >= sizeof(st.root))
+		return -ENAMETOOLONG;
+	/* A database records one storage lamfs saves into (lamfs_storage): a
+	 * second root would take it over from the instances already using it. */
+	rc = meta_storage_get(m, &id, &row);
+	if (rc == 0 && strcmp(row.root, row_root) != 0) {
+		rc = -EEXIST;
+		set_msg(errmsg, instance_msg(
+			"the database already serves storage %s (LaminDB instance uid %s), and "
+			"storage %s is %s (instance uid %s); lamfs keeps one storage root per "
+			"database: give that root, or another database; nothing changed",
+			row.root, row.instance_uid, row_root,
+			have_marker ? "marked as LaminDB instance" : "to be LaminDB instance",
+			ident->instance_uid));
+		goto out;
+	}
+	if (rc < 0 && rc != -ENOENT) {
+		set_msg(errmsg, instance_msg("cannot read the database's storage: %s",
+					     strerror(-rc)));
+		goto out;
+	}
+	storage_row_of(row_root, s3, ident, &st);
+	rc = meta_storage_attach(m, &st, &id, &found);
+	if (rc == -EXDEV) {
+		set_msg(errmsg, instance_msg(
+			"storage %s belongs to LaminDB instance %s (instance uid %s, %s), but "
+			"the database's storage row for it names instance uid %s (storage uid "
+			"%s): they are different instances; nothing changed",
+			row_root, ident->slug, ident->instance_uid,
+			have_marker ? "its .lamindb/" LAMINDB_MARKER_NAME : "the instance lamfs "
+			"would create", found.instance_uid, found.uid));
+		goto out;
+	}
+	if (rc < 0) {
+		set_msg(errmsg, instance_msg("cannot record storage %s in the database: %s",
+					     row_root, strerror(-rc)));
+		goto out;
+	}
+	rc = meta_storage_get(m, &id, &row);
+	if (rc < 0) {
+		set_msg(errmsg, instance_msg("cannot read the storage row back: %s", strerror(-rc)));
+		goto out;
+	}
+	if (have_marker && strcmp(row.uid, ident->storage_uid) != 0) {
+		rc = -EXDEV;
+		set_msg(errmsg, instance_msg(
+			"storage %s: its .lamindb/%s names storage uid %s, the database's "
+			"storage row %s: the marker is not this database's; nothing changed",
+			row_root, LAMINDB_MARKER_NAME, ident->storage_uid, row.uid));
+		goto out;
+	}
+	memcpy(ident->storage_uid, row.uid, sizeof(ident->storage_uid));
+out:
+	return rc;
+}
+
+/* Read the root's marker into *ident: 1 when there is one, 0 when none. */
+static int read_marker(struct backend *b, const char *root, struct lamindb_ident *ident,
+		       char **errmsg)
+{
+	const char *why = NULL;
+	int rc = marker_read(b, ident, &why);
+
+	if (rc == 0)
+		return 1;
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == -EBADMSG)
+		set_msg(errmsg, instance_msg("%s/%s is not a LaminDB storage marker: %s; "
+					     "nothing changed", root, MARKER_OBJECT, why));
+	else
+		set_msg(errmsg, instance_msg("cannot read %s/%s: %s", root, MARKER_OBJECT,
+					     strerror(-rc)));
+	return rc;
+}
+
+static int path_exists(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0;
+}
+
+int instance_init(const char *dir_in, const char *storage, const char *db,
+		  struct instance_init_info *info, char **errmsg)
+{
+	char dir[PATH_MAX], name[LAMINDB_NAME_MAX + 1];
 	char *conf = NULL, *staging = NULL, *root = NULL, *dburl = NULL, *dbpath = NULL;
-	const char *conf_storage = NULL, *conf_db = NULL;
+	char *conf_db = NULL;
+	const char *conf_storage = NULL;
+	struct instance_init_info local_info;
+	struct init_undo undo = { 0 };
 	struct backend *b = NULL;
 	struct meta *m = NULL;
 	struct stat st;
-	int rc = 0, made_dir = 0, made_storage = 0;
+	int rc = 0, s3 = storage && !strncmp(storage, "s3://", 5), have_marker = 0, keep = 0;
 
+	if (!info)
+		info = &local_info;
+	memset(info, 0, sizeof(*info));
+	undo.dir = dir_in;
 	if (mkdir(dir_in, 0755) == 0)
-		made_dir = 1;
+		undo.made_dir = 1;
 	else if (errno != EEXIST) {
 		rc = -errno;
 		set_msg(errmsg, instance_msg("cannot create %s: %s", dir_in, strerror(errno)));
@@ -245,6 +393,7 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 		set_msg(errmsg, instance_msg("%s: %s", dir_in, strerror(errno)));
 		goto out;
 	}
+	undo.dir = dir;
 	conf = path_join(dir, INSTANCE_CONF);
 	staging = path_join(dir, "staging");
 	if (!conf || !staging) {
@@ -253,6 +402,7 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 	}
 	if (stat(conf, &st) == 0) {
 		rc = -EEXIST;
+		keep = 1;
 		set_msg(errmsg, instance_msg("%s is already a lamfs instance; nothing changed", dir));
 		goto out;
 	}
@@ -265,17 +415,17 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 		} else {
 			set_msg(errmsg, instance_msg("%s: %s", dir, strerror(-rc)));
 		}
-		made_dir = 0;
+		keep = 1;
 		goto out;
 	}
 	rc = 0;
-	if (storage && strncmp(storage, "s3://", 5) == 0) {
+	if (s3) {
 		root = strdup(storage);
 	} else if (storage) {
 		char abs[PATH_MAX];
 
 		if (mkdir(storage, 0755) == 0)
-			made_storage = 1;
+			undo.made_storage = 1;
 		else if (errno != EEXIST) {
 			rc = -errno;
 			set_msg(errmsg, instance_msg("cannot create storage root %s: %s", storage,
@@ -291,13 +441,22 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 	} else {
 		root = path_join(dir, "storage");
 		if (root && mkdir(root, 0755) == 0)
-			made_storage = 1;
+			undo.made_storage = 1;
 	}
+	if (!root) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	undo.storage_root = root[0] == '/' ? root : NULL;
 	/* What lives inside the instance is written relative to it, so a copied
 	 * or moved instance directory keeps working. */
 	conf_storage = storage ? root : "storage";
-	if (!root) {
-		rc = -ENOMEM;
+	rc = storage_row_root(root, info->storage_root, sizeof(info->storage_root));
+	if (rc == 0)
+		rc = lamindb_name_of_root(storage ? root : dir, name, sizeof(name));
+	if (rc < 0) {
+		set_msg(errmsg, instance_msg("cannot name a LaminDB instance after %s: %s",
+					     storage ? root : dir, strerror(-rc)));
 		goto out;
 	}
 	if (db && url_has_password(db)) {
@@ -305,17 +464,6 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 		set_msg(errmsg, instance_msg("the --db URL holds a password; it would be written to "
 					     "%s.  Put it in ~/.pgpass (or PGPASSFILE) and leave it "
 					     "out of the URL", INSTANCE_CONF));
-		goto out;
-	}
-	if (db) {
-		dburl = strdup(db);
-	} else {
-		dbpath = path_join(dir, "lamfs.db");
-		dburl = dbpath ? instance_msg("sqlite:%s", dbpath) : NULL;
-	}
-	conf_db = db ? dburl : "sqlite:lamfs.db";
-	if (!dburl) {
-		rc = -ENOMEM;
 		goto out;
 	}
 	rc = make_dir(staging, 0700);
@@ -330,20 +478,39 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 		if (rc < 0)
 			goto out;
 	}
-	rc = meta_open(dburl, META_CREATE, &m);
-	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot create the metadata store %s: %s", dburl,
-					     rc == -EEXIST ? "it already exists"
-					     : rc == -EPROTO && meta_open_why()[0] ? meta_open_why()
-					     : strerror(-rc)));
+	rc = read_marker(b, root, &info->ident, errmsg);
+	if (rc < 0)
+		goto out;
+	have_marker = rc;
+	rc = 0;
+	if (db) {
+		dburl = strdup(db);
+		conf_db = strdup(db);
+		rc = dburl && conf_db ? 0 : -ENOMEM;
+	} else {
+		rc = sqlite_place(dir, root, s3, !storage, &dbpath, &conf_db);
+		dburl = rc == 0 ? instance_msg("sqlite:%s", dbpath) : NULL;
+		if (rc == 0 && !dburl)
+			rc = -ENOMEM;
+	}
+	if (rc < 0)
+		goto out;
+	if (have_marker && !db && (s3 || !path_exists(dbpath))) {
+		rc = -EEXIST;
+		set_msg(errmsg, instance_msg(
+			"storage %s belongs to LaminDB instance %s (instance uid %s) whose "
+			"database is not %s: give that database with --db postgresql://...; "
+			"nothing changed", info->storage_root, info->ident.slug,
+			info->ident.instance_uid, dbpath));
 		goto out;
 	}
-	rc = storage_attach(m, root);
-	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot record storage %s in %s: %s", root, dburl,
-					     rc == -EXDEV ? "it belongs to another LaminDB instance"
-					     : strerror(-rc)));
-		goto out;
+	if (!have_marker) {
+		rc = lamindb_ident_new(name, &info->ident);
+		if (rc < 0) {
+			set_msg(errmsg, instance_msg("cannot make the instance's identity: %s",
+						     strerror(-rc)));
+			goto out;
+		}
 	}
 	rc = conf_value_ok(conf_storage) && conf_value_ok(conf_db) ? 0 : -EINVAL;
 	if (rc < 0) {
@@ -353,21 +520,50 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 					     INSTANCE_CONF));
 		goto out;
 	}
+	if (dbpath && !path_exists(dbpath))
+		undo.db_path = dbpath;
+	rc = meta_open(dburl, META_CREATE, &m);
+	if (rc == -EEXIST)      /* a SQLite database lamfs made: attach */
+		rc = meta_open(dburl, 0, &m);
+	if (rc < 0) {
+		set_msg(errmsg, instance_msg("cannot %s the metadata store %s: %s",
+					     undo.db_path || !dbpath ? "create" : "open", dburl,
+					     rc == -EPROTO && meta_open_why()[0] ? meta_open_why()
+					     : strerror(-rc)));
+		goto out;
+	}
+	info->attached = have_marker || (dbpath && !undo.db_path);
+	rc = attach_storage(m, info->storage_root, s3, &info->ident, have_marker, errmsg);
+	if (rc < 0)
+		goto out;
+	if (!have_marker) {
+		undo.b = b;
+		rc = marker_write(b, staging, &info->ident);
+		if (rc < 0) {
+			set_msg(errmsg, instance_msg("cannot write %s/%s: %s", info->storage_root,
+						     MARKER_OBJECT, strerror(-rc)));
+			goto out;
+		}
+		undo.marker_written = 1;
+	}
 	rc = write_conf(conf, conf_storage, conf_db);
 	if (rc < 0)
 		set_msg(errmsg, instance_msg("cannot write %s: %s", conf, strerror(-rc)));
+	if (rc == 0)
+		snprintf(info->db, sizeof(info->db), "%s", dbpath ? dbpath : db);
 out:
 	if (m)
 		meta_close(m);
+	if (rc < 0 && !keep)
+		init_undo(&undo);
 	if (b)
 		backend_free(b);
-	if (rc < 0 && rc != -EEXIST)
-		init_undo(dir, made_dir, root && root[0] == '/' ? root : NULL, made_storage);
 	free(conf);
 	free(staging);
 	free(root);
 	free(dburl);
 	free(dbpath);
+	free(conf_db);
 	return rc;
 }
 
@@ -599,12 +795,16 @@ int instance_lock(const char *dir, int exclusive, int *fd)
 int instance_upgrade(const char *dir, char **db, char **backup, char **errmsg)
 {
 	struct instance_config cfg = INSTANCE_CONFIG_INIT;
+	struct backend_opts bo = { 0 };
+	struct lamindb_ident ident;
 	struct meta_storage st;
-	char root[PATH_MAX];
-	int fd = -1, rc = instance_load(dir, &cfg, errmsg);
+	struct backend *b = NULL;
+	char root[PATH_MAX], row_root[PATH_MAX], name[LAMINDB_NAME_MAX + 1];
+	int fd = -1, s3, have_marker = 0, rc = instance_load(dir, &cfg, errmsg);
 
 	if (rc < 0)
 		goto out;
+	*db = strdup(cfg.meta_url);
 	rc = instance_lock(cfg.dir, 1, &fd);
 	if (rc < 0) {
 		set_msg(errmsg, rc == -EBUSY
@@ -613,21 +813,60 @@ int instance_upgrade(const char *dir, char **db, char **backup, char **errmsg)
 			: instance_msg("cannot lock %s/lamfs.lock: %s", cfg.dir, strerror(-rc)));
 		goto out;
 	}
-	/* the root as lamfs init records it: a local one resolved */
-	if (strstr(cfg.storage_url, "://") || !realpath(cfg.storage_url, root))
+	/* the storage row and identity as lamfs init makes them: the marker's,
+	 * else a new one named as init names it (written after the upgrade) */
+	s3 = !strncmp(cfg.storage_url, "s3://", 5);
+	if (s3 || !realpath(cfg.storage_url, root))
 		snprintf(root, sizeof(root), "%s", cfg.storage_url);
-	rc = storage_new(root, &st);
+	bo.s3_endpoint = cfg.s3_endpoint;
+	bo.s3_region = cfg.s3_region;
+	bo.s3_profile = cfg.s3_profile;
+	rc = backend_open(root, &bo, &b, errmsg);
 	if (rc == 0)
-		rc = meta_upgrade(cfg.meta_url, &st);
-	*db = strdup(cfg.meta_url);
-	/* SQLite's copy from before (meta_upgrade) */
-	if (rc == 0 && !strncmp(cfg.meta_url, "sqlite:", 7))
-		*backup = instance_msg("%s%s", cfg.meta_url + 7, META_UPGRADE_BACKUP);
+		rc = read_marker(b, root, &ident, errmsg);
 	if (rc < 0)
+		goto out;
+	have_marker = rc;
+	rc = storage_row_root(root, row_root, sizeof(st.root));
+	if (rc == 0 && !have_marker) {
+		char *def = path_join(cfg.dir, "storage");
+
+		rc = def ? lamindb_name_of_root(strcmp(root, def) ? root : cfg.dir, name,
+						sizeof(name)) : -ENOMEM;
+		free(def);
+		if (rc == 0)
+			rc = lamindb_ident_new(name, &ident);
+	}
+	if (rc < 0) {
+		set_msg(errmsg, instance_msg("cannot make the instance's identity for %s: %s", root,
+					     strerror(-rc)));
+		goto out;
+	}
+	storage_row_of(row_root, s3, &ident, &st);
+	rc = meta_upgrade(cfg.meta_url, &st);
+	if (rc < 0) {
 		set_msg(errmsg, instance_msg("cannot upgrade the metadata store %s: %s",
 					     cfg.meta_url,
 					     meta_open_why()[0] ? meta_open_why() : strerror(-rc)));
+		goto out;
+	}
+	/* SQLite's copy from before (meta_upgrade) */
+	if (rc == 0 && !strncmp(cfg.meta_url, "sqlite:", 7))
+		*backup = instance_msg("%s%s", cfg.meta_url + 7, META_UPGRADE_BACKUP);
+	if (rc == 0 && !have_marker) {
+		int wrc = marker_write(b, cfg.staging_dir, &ident);
+
+		if (wrc < 0) {
+			rc = wrc;
+			set_msg(errmsg, instance_msg("upgraded the metadata store, but cannot write "
+						     "%s/%s: %s (lamfs init --storage %s on a new "
+						     "instance folder attaches and writes it)", row_root,
+						     MARKER_OBJECT, strerror(-wrc), row_root));
+		}
+	}
 out:
+	if (b)
+		backend_free(b);
 	if (fd >= 0)
 		close(fd);
 	instance_config_release(&cfg);

@@ -2,7 +2,10 @@
  * instance.h — an instance directory and its config file.
  *
  *   INSTANCE/lamfs.conf   ini file: [instance] version, [storage] url, [meta] url
- *   INSTANCE/lamfs.db     SQLite metadata (default store)
+ *   <storage root>/.lamindb/lamin.db   SQLite metadata (default store), where
+ *                         LaminDB looks; INSTANCE/lamin.db with S3 storage
+ *   <storage root>/.lamindb/storage_uid.txt   the LaminDB instance owning the
+ *                         storage (marker.h; docs/lamindb.md)
  *   INSTANCE/staging/     staging files of saves in progress
  *   INSTANCE/storage/     default local storage root (objects in .lamindb/)
  *   INSTANCE/lamfs.log    the daemon's log
@@ -15,8 +18,11 @@
 
 #include <stdint.h>
 
+#include "lamindb_id.h"
+
 #define INSTANCE_CONF "lamfs.conf"
 #define INSTANCE_CONF_VERSION 1
+#define INSTANCE_DB "lamin.db"     /* the SQLite database's name, as LaminDB's */
 
 struct instance_config {
 	char *dir;          /* absolute instance directory */
@@ -32,13 +38,35 @@ struct instance_config {
 };
 #define INSTANCE_CONFIG_INIT { 0 }
 
+/* What instance_init made or joined. */
+struct instance_init_info {
+	int attached;                   /* 1: an existing LaminDB instance (a marker on
+	                                   the root, or a database there already) */
+	struct lamindb_ident ident;     /* its identity */
+	char storage_root[4096];        /* as lamindb_storage.root holds it */
+	char db[4096];                  /* the SQLite file, or the --db URL */
+};
+
 /*
  * Create a new instance in `dir` (made if missing; an existing directory must
- * be empty).  storage: a local root path (made if missing) or NULL for
- * INSTANCE/storage.  db: NULL for INSTANCE/lamfs.db.  Nothing is left behind
- * on failure.  -EEXIST when dir already is an instance or is not empty.
+ * be empty), or attach it to the LaminDB instance that owns the storage
+ * (docs/lamindb.md, "init: new or attach").  storage: a local root path (made
+ * if missing), "s3://bucket[/prefix]", or NULL for INSTANCE/storage.  db: NULL
+ * for SQLite (<root>/.lamindb/lamin.db; INSTANCE/lamin.db with S3 storage).
+ * The root's marker is read first: with one, the instance is the marker's and
+ * the database must hold its storage row or take it; without one, a new
+ * identity is made (named after the root, lamindb_name_of_root; after the
+ * instance folder for the default storage) and the marker is written last.
+ * info (may be NULL) is filled on 0.  Nothing is left behind on failure
+ * (lamfs's own tables may stay in a database that existed before).
+ * -EEXIST: dir already is an instance or is not empty, or the root belongs to
+ * an instance whose database is not the one init would use; -EXDEV: the
+ * marker and the database's storage row name different instances; -EBADMSG:
+ * the marker is damaged; -EPROTO: another LaminDB migration.  *errmsg says
+ * which, naming both ids where there are two.
  */
-int instance_init(const char *dir, const char *storage, const char *db, char **errmsg);
+int instance_init(const char *dir, const char *storage, const char *db,
+		  struct instance_init_info *info, char **errmsg);
 
 /* Read INSTANCE/lamfs.conf.  -ENOENT: not an instance; -EBADMSG: bad config
  * (errmsg names the line).  Release with instance_config_release(). */
@@ -55,8 +83,10 @@ int instance_lock(const char *dir, int exclusive, int *fd);
 
 /*
  * lamfs upgrade: bring the instance's metadata store from before LaminDB's
- * schema to this build's (meta_upgrade; its storage row made as
- * instance_init makes it), holding the instance lock exclusively.  0
+ * schema to this build's (meta_upgrade), holding the instance lock
+ * exclusively.  The storage row is made as instance_init makes it: the
+ * identity of the root's marker, else a new one, whose marker is written
+ * once the store is upgraded (a current store gets none).  0
  * upgraded, 1 already current; -EBUSY when mounted or in use; else -errno
  * with *errmsg saying why.  *db: the store's url once the config is read;
  * *backup: the copy written before upgrading (SQLite), else left NULL.

@@ -30,6 +30,9 @@ enum cli_exit { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 #define CLI_ESC_KEY ESCAPE_SIZE(LAMFS_KEY_MAX)
 
 /* ---- subcommands (cli_*.c) ---- */
+int cli_init(int argc, char **argv);
+/* lamfs upgrade INSTANCE [--json] (cli_instance.c). */
+int cli_upgrade(int argc, char **argv);
 int cli_ls(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_versions(int argc, char **argv);
@@ -38,6 +41,10 @@ int cli_cat(int argc, char **argv);
 int cli_get(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_mount(int argc, char **argv);
+
+/* `lamfs info INSTANCE` (no key): the instance itself; lamin_env: LaminDB's
+ * settings file for it instead (cli_instance.c). */
+int cli_info_instance(const char *instance, int json, int lamin_env);
 
 /* ---- common helpers (cli_common.c) ---- */
 

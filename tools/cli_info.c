@@ -12,13 +12,19 @@
 #include "key.h"
 
 static const char info_usage[] =
-	"usage: lamfs info INSTANCE KEY|UID [--json]\n"
+	"usage: lamfs info INSTANCE [KEY|UID] [--json]\n"
+	"       lamfs info INSTANCE --lamin-env\n"
 	"\n"
 	"Show every field of an artifact's record: the latest version at KEY, or\n"
 	"the version with this UID (any version, also one whose storage is ongoing).\n"
+	"Without KEY|UID: the instance, its storage root and database, the LaminDB\n"
+	"instance it is (slug, ids) and how LaminDB connects to it.\n"
+	"With --lamin-env: LaminDB's settings file for the instance, for\n"
+	"~/.lamin/instance--anonymous--NAME.env (then: lamin connect anonymous/NAME).\n"
 	"\n"
-	"      --json   the record as a JSON object\n"
-	"  -h, --help   this help\n";
+	"      --json       the record (or the instance) as a JSON object\n"
+	"      --lamin-env  LaminDB's settings file for the instance\n"
+	"  -h, --help       this help\n";
 
 static const char versions_usage[] =
 	"usage: lamfs versions INSTANCE KEY|UID [--json]\n"
@@ -30,11 +36,15 @@ static const char versions_usage[] =
 	"      --json   a JSON array of records\n"
 	"  -h, --help   this help\n";
 
-/* Parse "CMD INSTANCE ARG [--json]"; returns -1 to go on, else an exit status. */
-static int parse_two(const char *cmd, int argc, char **argv, const char *usage, int *json)
+/* Parse "CMD INSTANCE ARG [--json]" (info: also "info INSTANCE [--json |
+ * --lamin-env]", lamin_env not NULL); returns -1 to go on, else an exit
+ * status. */
+static int parse_two(const char *cmd, int argc, char **argv, const char *usage, int *json,
+		     int *lamin_env)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "lamin-env", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -45,13 +55,22 @@ static int parse_two(const char *cmd, int argc, char **argv, const char *usage, 
 		case 'j':
 			*json = 1;
 			break;
+		case 'l':
+			if (!lamin_env)
+				return cli_usage(usage, CLI_USAGE);
+			*lamin_env = 1;
+			break;
 		case 'h':
 			return cli_usage(usage, CLI_OK);
 		default:
 			return cli_usage(usage, CLI_USAGE);
 		}
 	}
-	if (argc - optind != 2) {
+	if (lamin_env && *lamin_env && (*json || argc - optind != 1)) {
+		cli_err(cmd, "--lamin-env takes INSTANCE alone, without --json");
+		return cli_usage(usage, CLI_USAGE);
+	}
+	if (argc - optind != 2 && !(lamin_env && argc - optind == 1)) {
 		cli_err(cmd, "expected INSTANCE and KEY|UID");
 		return cli_usage(usage, CLI_USAGE);
 	}
@@ -109,11 +128,13 @@ int cli_info(int argc, char **argv)
 	struct lamfs_record rec;
 	struct core *c;
 	char *obj = NULL;
-	int json = 0, status;
+	int json = 0, lamin_env = 0, status;
 
-	status = parse_two("info", argc, argv, info_usage, &json);
+	status = parse_two("info", argc, argv, info_usage, &json, &lamin_env);
 	if (status >= 0)
 		return status;
+	if (argc - optind == 1)
+		return cli_info_instance(argv[optind], json, lamin_env);
 	c = cli_open("info", argv[optind], CORE_READONLY);
 	if (!c)
 		return CLI_FAIL;
@@ -173,7 +194,7 @@ int cli_versions(int argc, char **argv)
 	int json = 0, status, rc;
 	size_t i;
 
-	status = parse_two("versions", argc, argv, versions_usage, &json);
+	status = parse_two("versions", argc, argv, versions_usage, &json, NULL);
 	if (status >= 0)
 		return status;
 	arg = argv[optind + 1];

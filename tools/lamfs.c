@@ -1,8 +1,8 @@
 /*
  * lamfs.c — the lamfs command: create instances, mount them, inspect them.
  *
- *   lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]
- *   lamfs upgrade INSTANCE [--json]
+ *   lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]  (cli_instance.c)
+ *   lamfs upgrade INSTANCE [--json]                                          (cli_instance.c)
  *   lamfs mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]
  *   lamfs ls|info|versions|save|cat|get|status INSTANCE ...   (cli_*.c)
  *   lamfs INSTANCE MOUNTPOINT [-o OPTIONS]   the form mount.fuse3 runs for
@@ -20,8 +20,6 @@
 
 #include "cli.h"
 #include "instance.h"
-#include "lamindb.h"
-#include "meta.h"
 
 #define EXIT_USAGE CLI_USAGE
 
@@ -29,7 +27,8 @@ static const char usage_text[] =
 	"usage: lamfs COMMAND [ARGS]\n"
 	"\n"
 	"  init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]\n"
-	"        create an instance: config, metadata store, staging, storage\n"
+	"        create an instance (a LaminDB instance), or attach to the one that\n"
+	"        owns the storage\n"
 	"  upgrade INSTANCE [--json]\n"
 	"        bring an instance made before LaminDB's schema to this lamfs (not mounted)\n"
 	"  mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]\n"
@@ -37,8 +36,9 @@ static const char usage_text[] =
 	"        (-f: stay in the foreground, -d: FUSE debug output)\n"
 	"  ls INSTANCE [PREFIX] [-l] [--all] [--json]\n"
 	"        list artifacts: size, version, uid, hash, key\n"
-	"  info INSTANCE KEY|UID [--json]\n"
-	"        every field of an artifact's record\n"
+	"  info INSTANCE [KEY|UID] [--json]\n"
+	"        every field of an artifact's record; without KEY|UID the instance:\n"
+	"        storage root, database, LaminDB identity, how LaminDB connects\n"
 	"  versions INSTANCE KEY|UID [--json]\n"
 	"        every version of a key, the latest marked\n"
 	"  save INSTANCE FILE... [--key KEY | --prefix PREFIX] [--json]\n"
@@ -60,113 +60,12 @@ static int usage(FILE *out, int status)
 	return status;
 }
 
-static int cmd_init(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "storage", required_argument, NULL, 's' },
-		{ "db", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *storage = NULL, *db = NULL;
-	char *err = NULL;
-	int c, rc;
-
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			storage = optarg;
-			break;
-		case 'b':
-			db = optarg;
-			break;
-		case 'h':
-			printf("usage: lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] "
-			       "[--db URL]\n");
-			return 0;
-		default:
-			return usage(stderr, EXIT_USAGE);
-		}
-	}
-	if (optind + 1 != argc) {
-		fprintf(stderr, "lamfs init: expected one INSTANCE directory\n");
-		return EXIT_USAGE;
-	}
-	rc = instance_init(argv[optind], storage, db, &err);
-	if (rc < 0) {
-		fprintf(stderr, "lamfs init: %s\n", err ? err : strerror(-rc));
-		free(err);
-		return 1;
-	}
-	printf("initialised lamfs instance %s\n", argv[optind]);
-	return 0;
-}
-
-static int cmd_upgrade(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char *db = NULL, *backup = NULL, *err = NULL;
-	struct json_object *j;
-	int c, rc, json = 0;
-
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			printf("usage: lamfs upgrade INSTANCE [--json]\n"
-			       "  brings a metadata store made before LaminDB's schema (lamfs "
-			       "schema 2) to this lamfs,\n  in place; the instance must not be "
-			       "mounted\n");
-			return 0;
-		default:
-			return usage(stderr, EXIT_USAGE);
-		}
-	}
-	if (optind + 1 != argc) {
-		fprintf(stderr, "lamfs upgrade: expected one INSTANCE directory\n");
-		return EXIT_USAGE;
-	}
-	rc = instance_upgrade(argv[optind], &db, &backup, &err);
-	if (rc < 0) {
-		fprintf(stderr, "lamfs upgrade: %s\n", err ? err : strerror(-rc));
-	} else if (json) {
-		j = json_object_new_object();
-		json_object_object_add(j, "instance", json_object_new_string(argv[optind]));
-		json_object_object_add(j, "db", json_object_new_string(db ? db : ""));
-		json_object_object_add(j, "upgraded", json_object_new_boolean(rc == 0));
-		json_object_object_add(j, "schema", json_object_new_int(META_SCHEMA_VERSION));
-		json_object_object_add(j, "lamindb_migration",
-				       json_object_new_string(lamindb_supported_migration()));
-		json_object_object_add(j, "backup", backup ? json_object_new_string(backup) : NULL);
-		rc = cli_json_print(j) != CLI_OK ? -EIO : rc;
-	} else if (rc == 0) {
-		printf("upgraded %s: its metadata store %s now holds LaminDB's schema (migration "
-		       "%s) and lamfs schema %d; every record kept\n", argv[optind], db,
-		       lamindb_supported_migration(), META_SCHEMA_VERSION);
-		if (backup)
-			printf("the store as it was before: %s\n", backup);
-	} else {
-		printf("%s is current (lamfs schema %d); nothing to do\n", argv[optind],
-		       META_SCHEMA_VERSION);
-	}
-	free(db);
-	free(backup);
-	free(err);
-	return rc < 0 ? 1 : 0;
-}
-
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
-	{ "init", cmd_init },
-	{ "upgrade", cmd_upgrade },
+	{ "init", cli_init },
+	{ "upgrade", cli_upgrade },
 	{ "mount", cli_mount },
 	{ "ls", cli_ls },
 	{ "info", cli_info },

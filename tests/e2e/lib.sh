@@ -400,8 +400,24 @@ sql() {
 		psql "$murl" -X -q -A -t -F '|' -v ON_ERROR_STOP=1 -c "$2" </dev/null
 		return
 	fi
-	sqlite3 -batch -noheader -bail -cmd '.timeout 10000' "$1/lamfs.db" "$2" </dev/null
+	sqlite3 -batch -noheader -bail -cmd '.timeout 10000' "$(db_of "$1")" "$2" </dev/null
 }
+
+# db_of INST: the instance's SQLite database, where lamfs.conf's [meta] url
+# says (<storage root>/.lamindb/lamin.db by default, INSTANCE/lamin.db with
+# S3 storage; a relative path is relative to the instance).
+db_of() {
+	local murl
+	murl=$(_e2e_conf "$1" meta url)
+	murl=${murl#sqlite:}
+	[[ -n "$murl" ]] || fail "db_of: $1/lamfs.conf names no database"
+	[[ "$murl" == /* ]] || murl=$1/$murl
+	printf '%s\n' "$murl"
+}
+
+# LaminDB's own files in a storage's .lamindb folder, which are not objects:
+# its SQLite database (and journals) and the storage marker.
+_E2E_LAMINDB_FILES='^(lamin\.db(-wal|-shm|-journal)?|storage_uid\.txt)( |$)'
 
 # sqlstr TEXT: TEXT as an SQL string literal.
 sqlstr() { printf "'%s'" "${1//\'/\'\'}"; }
@@ -417,12 +433,14 @@ rows_at() {
 objects() {
 	if [[ "$1" == s3://* ]]; then
 		_s3_split "$1"
-		s3_keys "$_S3B" "${_S3P}.lamindb/" | cut -d' ' -f1 | cut -c$((${#_S3P} + 10))- | LC_ALL=C sort
+		s3_keys "$_S3B" "${_S3P}.lamindb/" | cut -d' ' -f1 | cut -c$((${#_S3P} + 10))- |
+			{ grep -Ev "$_E2E_LAMINDB_FILES" || true; } | LC_ALL=C sort
 		return
 	fi
 	local d=$1/.lamindb
 	[[ -d "$d" ]] || return 0
-	(cd "$d" && find . -type f -printf '%P\n' | LC_ALL=C sort)
+	(cd "$d" && find . -type f -printf '%P\n' | { grep -Ev "$_E2E_LAMINDB_FILES" || true; } |
+		LC_ALL=C sort)
 }
 
 # A fingerprint of every object: name inode size mtime (changes if any is rewritten).
@@ -431,12 +449,13 @@ objects() {
 objects_snapshot() {
 	if [[ "$1" == s3://* ]]; then
 		_s3_split "$1"
-		s3_swift_listing "$_S3B" "${_S3P}.lamindb/"
+		s3_swift_listing "$_S3B" "${_S3P}.lamindb/" | { grep -Ev "$_E2E_LAMINDB_FILES" || true; }
 		return
 	fi
 	local d=$1/.lamindb
 	[[ -d "$d" ]] || return 0
-	(cd "$d" && find . -type f -printf '%P %i %s %T@\n' | LC_ALL=C sort)
+	(cd "$d" && find . -type f -printf '%P %i %s %T@\n' | { grep -Ev "$_E2E_LAMINDB_FILES" || true; } |
+		LC_ALL=C sort)
 }
 
 # Regular files in the instance's staging folder.
@@ -594,7 +613,8 @@ storage_stray() {
 _check_store_s3() {
 	local inst=$1 root=$2 bad='' what n f got want
 	_s3_split "$root"
-	s3_keys "$_S3B" "${_S3P}.lamindb/" >"$WORK/.cs.keys"
+	s3_keys "$_S3B" "${_S3P}.lamindb/" | { grep -Ev "^${_S3P}\.lamindb/${_E2E_LAMINDB_FILES#^}" || true; } \
+		>"$WORK/.cs.keys"
 	sql "$inst" "select uid || coalesce(suffix,''), size, checksum, hash, _hash_type from artifact
 		     where _aux is null and branch_id = 1" >"$WORK/.cs.records"
 	sql "$inst" "select uid || coalesce(suffix,'') from artifact" >"$WORK/.cs.known"
@@ -1127,4 +1147,284 @@ e2e_begin() {
 e2e_pass() {
 	printf 'ok: %s\n' "$(basename "$0")"
 	exit 0
+}
+
+# ------------------------------------------------------------ LaminDB
+#
+# What LaminDB itself would compute and find, computed here independently of
+# lamfs (Python's uuid and hashlib), and the checks of LaminDB's columns.
+
+# The project's copy of LaminDB's schema files (meta/lamindb, with its NOTICE).
+LAMINDB_FILES=$REPO/meta/lamindb
+
+# lamindb_ident SLUG: "INSTANCE_ID INSTANCE_UID" as lamindb-setup derives them
+# (uuid5(NAMESPACE_URL, slug); md5 of its hex, base 62, 12 characters).
+lamindb_ident() {
+	python3 - "$1" <<'PYEOF'
+import hashlib, sys, uuid
+A = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+i = uuid.uuid5(uuid.NAMESPACE_URL, sys.argv[1]).hex
+n = int.from_bytes(hashlib.md5(i.encode()).digest(), "big")
+s = ""
+while n:
+    n, r = divmod(n, 62)
+    s = A[r] + s
+print(i, (s or "0")[:12])
+PYEOF
+}
+
+# lamindb_uid_of_id INSTANCE_ID: the instance uid of an instance id.
+lamindb_uid_of_id() {
+	python3 - "$1" <<'PYEOF'
+import hashlib, sys
+A = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+n = int.from_bytes(hashlib.md5(sys.argv[1].replace("-", "").lower().encode()).digest(), "big")
+s = ""
+while n:
+    n, r = divmod(n, 62)
+    s = A[r] + s
+print((s or "0")[:12])
+PYEOF
+}
+
+# marker_field FILE FIELD: a field of a storage_uid.txt (storage_uid: line 1).
+marker_field() {
+	if [[ "$2" == storage_uid ]]; then
+		head -n 1 -- "$1"
+	else
+		sed -n "s/^$2=//p" -- "$1"
+	fi
+}
+
+# lamindb_marker_write FILE STORAGE_UID SLUG: storage_uid.txt as lamin init
+# writes it (lamindb-setup's mark_storage_root: no newline at the end).
+lamindb_marker_write() {
+	local id
+	read -r id _ < <(lamindb_ident "$3")
+	mkdir -p -- "$(dirname -- "$1")"
+	printf '%s\ncreation info:\ninstance_slug=%s\ninstance_id=%s\ninstance_uid=%s' \
+		"$2" "$3" "$id" "$(lamindb_uid_of_id "$id")" >"$1"
+}
+
+# lamindb_sqlite_made ROOT NAME: ROOT as `lamin init --storage ROOT` makes it (the
+# shipped database and the rows lamin init writes), with one artifact
+# LaminDB saved (key from_lamindb.txt).  Prints the storage uid.
+lamindb_sqlite_made() {
+	local root=$1 name=$2 suid id iuid now db
+	suid=$(python3 -c 'import secrets,string; a=string.digits+string.ascii_uppercase+string.ascii_lowercase; print("".join(secrets.choice(a) for _ in range(12)))')
+	read -r id iuid < <(lamindb_ident "anonymous/$name")
+	mkdir -p "$root/.lamindb"
+	db=$root/.lamindb/lamin.db
+	[[ -f "$LAMINDB_FILES/lamin.db.gz" ]] || fail "no $LAMINDB_FILES/lamin.db.gz"
+	gzip -dc "$LAMINDB_FILES/lamin.db.gz" >"$db"
+	now=$(python3 -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"))')
+	printf 'saved by LaminDB\n' >"$root/.lamindb/LNsaved0000000000000.txt"
+	sqlite3 -bail "$db" >/dev/null <<SQL
+insert into lamindb_user (id, uid, handle, name, created_at, updated_at)
+  values (1, '00000000', 'anonymous', NULL, '$now', '$now');
+insert or ignore into lamindb_branch (id, name, uid, description, created_at, space_id, created_by_id, _status_code, _aux)
+  values (-1, 'trash', 'tttttttttttt', 'The trash.', '$now', 1, 1, 0, NULL),
+         (0, 'archive', 'aaaaaaaaaaaa', 'The archive.', '$now', 1, 1, 0, NULL),
+         (1, 'main', 'mmmmmmmmmmmm', 'The main & default branch of the instance.', '$now', 1, 1, 0, NULL);
+insert into lamindb_storage (uid, root, description, type, region, instance_uid, created_by_id,
+                             is_locked, _aux, created_at, updated_at, branch_id, created_on_id, space_id)
+  values ('$suid', '$root', NULL, 'local', NULL, '$iuid', 1, 0, NULL, '$now', '$now', 1, 1, 1);
+insert into lamindb_artifact (uid, key, suffix, size, hash, _hash_type, is_latest, is_locked,
+                              _key_is_virtual, _overwrite_versions, storage_id, created_by_id,
+                              branch_id, space_id, created_on_id, _aux, created_at, updated_at)
+  values ('LNsaved0000000000000', 'from_lamindb.txt', '.txt', 17,
+          '$(lamindb_hash "$root/.lamindb/LNsaved0000000000000.txt")', 'md5', 1, 0, 1, 0,
+          1, 1, 1, 1, 1, NULL, '$now', '$now');
+SQL
+	lamindb_marker_write "$root/.lamindb/storage_uid.txt" "$suid" "anonymous/$name"
+	printf '%s\n' "$suid"
+}
+
+# lamindb_pg_made ROOT NAME SUID: the test PostgreSQL database (pgenv.sh) as
+# `lamin init --db ... --storage ROOT` leaves it: LaminDB's schema and seed
+# rows loaded with psql from the project's copy of LaminDB's files, the
+# storage row of ROOT (uid SUID) and ROOT/.lamindb/storage_uid.txt.
+lamindb_pg_made() {
+	local root=$1 name=$2 suid=$3 iuid
+	read -r _ iuid < <(lamindb_ident "anonymous/$name")
+	gzip -dc "$LAMINDB_FILES/postgres-schema.sql.gz" |
+		psql "$E2E_PG_URL" -X -q -v ON_ERROR_STOP=1 >/dev/null 2>"$WORK/psql.err" ||
+		fail "loading postgres-schema.sql.gz: $(tail -n 5 "$WORK/psql.err")"
+	psql "$E2E_PG_URL" -X -q -v ON_ERROR_STOP=1 <"$LAMINDB_FILES/postgres-seed-rows.sql" \
+		>/dev/null 2>"$WORK/psql.err" ||
+		fail "loading postgres-seed-rows.sql: $(tail -n 5 "$WORK/psql.err")"
+	mkdir -p "$root/.lamindb"
+	psql_q "insert into lamindb_storage (uid, root, type, region, instance_uid, created_by_id)
+		values ('$suid', '$root', 'local', NULL, '$iuid', 1)" >/dev/null
+	lamindb_marker_write "$root/.lamindb/storage_uid.txt" "$suid" "anonymous/$name"
+}
+
+# lamindb_pg_django_save ROOT UID KEY TEXT: what LaminDB's artifact.save()
+# leaves: the object at ROOT/.lamindb/UID.txt and the row with the columns
+# save() sets (_aux NULL, the times from the columns' defaults).
+lamindb_pg_django_save() {
+	local root=$1
+	printf '%s\n' "$4" >"$root/.lamindb/$2.txt"
+	psql_q "insert into lamindb_artifact (uid, key, suffix, size, hash, _hash_type, is_latest,
+			is_locked, _key_is_virtual, _overwrite_versions, storage_id, created_by_id,
+			branch_id, space_id, created_on_id, _aux)
+		values ('$2', '$3', '.txt', $(stat -c %s "$root/.lamindb/$2.txt"),
+			'$(lamindb_hash "$root/.lamindb/$2.txt")', 'md5', true, false, true, false,
+			(select id from lamindb_storage where root = '$root'), 1, 1, 1, 1, NULL)" >/dev/null
+}
+
+# lamindb_sqlite_django_save INST ROOT UID KEY TEXT: the same through sqlite3,
+# with the columns LaminDB's save() sets and Django's time form (6 digits).
+lamindb_sqlite_django_save() {
+	local inst=$1 root=$2 now
+	printf '%s\n' "$5" >"$root/.lamindb/$3.txt"
+	now=$(python3 -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"))')
+	sql "$inst" "insert into lamindb_artifact (uid, key, suffix, size, hash, _hash_type, is_latest,
+			is_locked, _key_is_virtual, _overwrite_versions, storage_id, created_by_id,
+			branch_id, space_id, created_on_id, _aux, created_at, updated_at)
+		values ('$3', '$4', '.txt', $(stat -c %s "$root/.lamindb/$3.txt"),
+			'$(lamindb_hash "$root/.lamindb/$3.txt")', 'md5', 1, 0, 1, 0,
+			(select id from lamindb_storage where root = $(sqlstr "$root")),
+			(select id from lamindb_user where uid = '00000000'), 1, 1, 1, NULL, '$now', '$now')"
+}
+
+# lamindb_sql_fingerprint INST: LaminDB's part of the database (the tables of
+# LaminDB's apps, lamindb_*, bionty_*, django_*, with their indexes and
+# triggers, and every row), as one sha256: what an attach must leave exactly
+# as it was.  lamfs's own tables (lamfs_*, and whatever else lamfs adds)
+# are not part of it.
+lamindb_sql_fingerprint() {
+	local inst=$1 t murl like
+	murl=$(_e2e_conf "$inst" meta url)
+	like="(t like 'lamindb\\_%' escape '\\' or t like 'bionty\\_%' escape '\\' or t like 'django\\_%' escape '\\')"
+	{
+		if [[ "$murl" == postgres* ]]; then
+			for t in $(sql "$inst" "select t from (select tablename as t from pg_tables
+					       where schemaname = current_schema()) x where $like order by 1"); do
+				echo "== $t"
+				sql "$inst" "select * from \"$t\" order by 1"
+			done
+			sql "$inst" "select t, indexdef from (select tablename as t, indexdef from pg_indexes
+				     where schemaname = current_schema()) x where $like order by 2"
+			sql "$inst" "select t, tgname from (select c.relname as t, g.tgname from pg_trigger g
+				     join pg_class c on c.oid = g.tgrelid
+				     join pg_namespace n on n.oid = c.relnamespace
+				     where n.nspname = current_schema() and not g.tgisinternal) x
+				     where $like order by 1, 2"
+		else
+			sql "$inst" "select type, name, t, sql from (select type, name, tbl_name as t, sql
+				     from sqlite_master where name not like 'lamfs%') x where $like order by name"
+			for t in $(sql "$inst" "select t from (select name as t from sqlite_master
+					       where type = 'table') x where $like order by 1"); do
+				echo "== $t"
+				sql "$inst" "select * from \"$t\" order by 1"
+			done
+		fi
+	} | sha256sum | cut -d' ' -f1
+}
+
+# lamindb_check_storage_row INST ROOT MARKER: the lamindb_storage row of ROOT
+# is LaminDB's for this instance: its root exactly ROOT, its uid the storage
+# uid of MARKER (a local copy of the root's storage_uid.txt), its instance
+# uid derived from MARKER's instance_id (what LaminDB's save() checks), and
+# it is the row lamfs saves into.
+lamindb_check_storage_row() {
+	local inst=$1 root=$2 marker=$3 iid
+	iid=$(marker_field "$marker" instance_id)
+	assert_eq "storage row of $root: root, uid and instance uid" \
+		"$root|$(marker_field "$marker" storage_uid)|$(lamindb_uid_of_id "$iid")|local" \
+		"$(sql "$inst" "select s.root || '|' || s.uid || '|' || s.instance_uid || '|' || s.type
+				from lamindb_storage s where s.root = $(sqlstr "$root")")"
+	assert_eq "instance uid in the marker derives from its instance_id" \
+		"$(lamindb_uid_of_id "$iid")" "$(marker_field "$marker" instance_uid)"
+	assert_eq "the storage lamfs saves into" "$root" \
+		"$(sql "$inst" "select s.root from lamfs_storage l join lamindb_storage s on s.id = l.storage_id")"
+}
+
+# lamindb_rows_pending INST: 0 while lamfs still keeps its records in its own
+# interim table "artifact" (lamfs schema 3, docs/schema.md "This round")
+# instead of lamindb_artifact: LaminDB's columns of lamfs's saves cannot be
+# checked yet.
+lamindb_rows_pending() {
+	local murl
+	murl=$(_e2e_conf "$1" meta url)
+	if [[ "$murl" == postgres* ]]; then
+		[[ "$(sql "$1" "select to_regclass('artifact') is not null")" == t ]]
+	else
+		[[ "$(sql "$1" "select count(*) from sqlite_master where type = 'table' and name = 'artifact'")" == 1 ]]
+	fi
+}
+
+# lamindb_check_columns INST ROOT MARKER: every LaminDB column of every
+# artifact row against its meaning (issue 19): uid, stem and version, suffix
+# by LaminDB's rules, size, hash and _hash_type of the object's bytes, one
+# is_latest per key on the main branch, branch 1, space 1, the storage row of
+# ROOT (lamindb_check_storage_row), the anonymous user, _key_is_virtual,
+# _aux NULL and created_at/updated_at as Django writes them.
+lamindb_check_columns() {
+	local inst=$1 root=$2 marker=$3 pg=0 bad
+	[[ "$(_e2e_conf "$inst" meta url)" == postgres* ]] && pg=1
+	lamindb_check_storage_row "$inst" "$root" "$marker"
+	# one line per live row: uid key suffix size hash _hash_type is_latest
+	# branch space storage-root user key_is_virtual aux created updated
+	sql "$inst" "select a.uid, a.key, a.suffix, a.size, a.hash, a._hash_type,
+			    case when a.is_latest then 1 else 0 end, a.branch_id, a.space_id, s.root,
+			    u.uid, case when a._key_is_virtual then 1 else 0 end,
+			    coalesce(a._aux, 'NULL'), a.created_at, a.updated_at
+		     from lamindb_artifact a join lamindb_storage s on s.id = a.storage_id
+			  join lamindb_user u on u.id = a.created_by_id
+		     where a.key is not null order by a.key, a.uid" >"$WORK/.lcols"
+	[[ -s "$WORK/.lcols" ]] || fail "lamindb_check_columns: no artifact rows"
+	bad=$(python3 - "$WORK/.lcols" "$root" "$pg" <<'PYEOF'
+import base64, collections, hashlib, os, re, sys
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1]) if l.strip()]
+root, pg = sys.argv[2], sys.argv[3] == "1"
+out = []
+b62 = re.compile(r"^[0-9A-Za-z]{20}$")
+# LaminDB's suffix rules for what these tests write
+def suffix_of(key):
+    name = key.rsplit("/", 1)[-1]
+    for comp in (".csv.gz", ".fastq.gz", ".tar.gz", ".vcf.gz"):
+        if name.endswith(comp):
+            return comp
+    i = name.rfind(".")
+    return name[i:] if i > 0 else ""
+stems = collections.defaultdict(set)
+latest = collections.Counter()
+django = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
+pgtime = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?[+-]\d\d(:\d\d)?$")
+for r in rows:
+    uid, key, suffix, size, h, ht, il, br, sp, sroot, user, virt, aux, ca, ua = r
+    w = "%s (%s)" % (key, uid)
+    if not b62.match(uid): out.append("%s: uid is not 20 base62 characters" % w)
+    stems[key].add(uid[:16])
+    if br == "1" and il == "1": latest[key] += 1
+    if suffix != suffix_of(key): out.append("%s: suffix %r, LaminDB's %r" % (w, suffix, suffix_of(key)))
+    if br != "1": out.append("%s: branch_id %s" % (w, br))
+    if sp != "1": out.append("%s: space_id %s" % (w, sp))
+    if sroot != root: out.append("%s: storage root %r" % (w, sroot))
+    if user != "00000000": out.append("%s: created by user %r" % (w, user))
+    if virt != "1": out.append("%s: _key_is_virtual %s" % (w, virt))
+    if aux != "NULL": out.append("%s: _aux %r, not NULL" % (w, aux))
+    for name, t in (("created_at", ca), ("updated_at", ua)):
+        if not (pgtime if pg else django).match(t):
+            out.append("%s: %s %r is not Django's form" % (w, name, t))
+    obj = os.path.join(root, ".lamindb", uid + suffix)
+    if not root.startswith("s3://"):
+        try:
+            data = open(obj, "rb").read()
+        except OSError as e:
+            out.append("%s: object %s: %s" % (w, obj, e)); continue
+        if str(len(data)) != size: out.append("%s: size %s, object has %d" % (w, size, len(data)))
+        if len(data) <= 50 << 20:
+            want = base64.urlsafe_b64encode(hashlib.md5(data).digest()).decode()[:22]
+            if h != want or ht != "md5": out.append("%s: hash %s/%s, md5 of the bytes %s" % (w, h, ht, want))
+for k, s in stems.items():
+    if len(s) != 1: out.append("%s: %d stems across its versions" % (k, len(s)))
+for k in stems:
+    if latest[k] > 1: out.append("%s: %d rows is_latest on branch 1" % (k, latest[k]))
+print("; ".join(out))
+PYEOF
+)
+	[[ -z "$bad" ]] || fail "LaminDB columns of $inst: $bad"
 }

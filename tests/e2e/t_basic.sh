@@ -15,16 +15,17 @@ tree_fingerprint() {
 
 log "init makes config, database, staging and storage"
 inst=$(instance_new inst)
-for f in lamfs.conf lamfs.db; do
+for f in lamfs.conf storage/.lamindb/lamin.db storage/.lamindb/storage_uid.txt; do
 	[[ -f "$inst/$f" ]] || fail "init made no $inst/$f"
 done
+assert_eq "the database lamfs.conf names" "$inst/storage/.lamindb/lamin.db" "$(db_of "$inst")"
 for d in staging storage; do
 	[[ -d "$inst/$d" ]] || fail "init made no folder $inst/$d"
 done
 sql "$inst" "select count(*) from artifact" >/dev/null ||
-	fail "lamfs.db has no artifact table"
+	fail "the database has no artifact table"
 sql "$inst" "select count(*) from folder" >/dev/null ||
-	fail "lamfs.db has no folder table"
+	fail "the database has no folder table"
 
 log "a second init refuses, says why, and changes nothing"
 before=$(tree_fingerprint "$inst")

@@ -205,7 +205,7 @@ for c in init mount ls info versions save cat get status; do
 done
 run L --help
 assert_eq "lamfs --help" 0 "$RC"
-for args in "ls" "info $inst" "versions" "cat $inst" "get $inst x" "status" "save $inst" \
+for args in "ls" "info" "versions" "cat $inst" "get $inst x" "status" "save $inst" \
 	"ls $inst --bogus" "save $inst f --key k --prefix p"; do
 	# shellcheck disable=SC2086
 	run L $args

@@ -20,15 +20,19 @@ head -c 100000 /dev/urandom >"$mnt/d/b.bin"
 umount_fs "$mnt"
 conf=$inst/lamfs.conf
 cp "$conf" "$WORK/conf.good"
+db=$(db_of "$inst")
 
 # Everything of the instance but its config and log: names, sizes, modes, mtimes, sha256.
 # SQLite's side files are left out: a read-only open of a WAL database (the
-# CLI's check before it forks the daemon) makes lamfs.db-shm and an empty
-# lamfs.db-wal and cannot remove them; a non-empty -wal would be a write.
+# CLI's check before it forks the daemon) makes lamin.db-shm and an empty
+# lamin.db-wal and cannot remove them; a non-empty -wal would be a write.
+# The folder holding them (storage/.lamindb) is listed without its mtime,
+# which their creation moves.
 snapshot() {
-	(cd "$inst" && find . -mindepth 1 \( -path ./lamfs.conf -o -path ./lamfs.log -o -path ./lamfs.db-shm \
-		-o -path ./lamfs.db-wal -size 0 \) -prune -o -printf '%P %s %m %T@\n' | LC_ALL=C sort)
-	sha256_of "$inst/lamfs.db"
+	(cd "$inst" && find . -mindepth 1 \( -path ./lamfs.conf -o -path ./lamfs.log -o -name lamin.db-shm \
+		-o -name lamin.db-wal -size 0 \) -prune -o -path ./storage/.lamindb -printf '%P %m\n' \
+		-o -printf '%P %s %m %T@\n' | LC_ALL=C sort)
+	sha256_of "$db"
 	objects_snapshot "$root"
 }
 before=$(snapshot)
@@ -133,7 +137,7 @@ for storage in "$WORK/st ;comment" "$WORK/trailing " "$long"; do
 		echo x >"$WORK/m2/probe"
 		fusermount3 -u "$WORK/m2"
 		assert_eq "objects in the storage root given to init" 1 \
-			"$(find "$storage/.lamindb" -type f | wc -l)"
+			"$(objects "$storage" | wc -l)"
 	) || bad+=("storage path $(printf %q "$storage") (${#storage} bytes) does not read back")
 done
 [[ ${#bad[@]} -eq 0 ]] || fail "settings that do not read back: $(printf '%s; ' "${bad[@]}")"

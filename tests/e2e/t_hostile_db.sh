@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t_hostile_db.sh — a damaged or foreign lamfs.db: truncated, header
+# t_hostile_db.sh — a damaged or foreign database (lamin.db): truncated, header
 # overwritten, empty, a folder, from a newer schema (lamfs_schema.version =
 # 99), a table page overwritten.  `lamfs mount` refuses with a message that
 # says what is wrong, and the database keeps its exact bytes (sha256 before
@@ -17,7 +17,7 @@ echo "precious" >"$mnt/a.txt"
 mkdir "$mnt/d"
 for i in $(seq 1 40); do echo "row $i" >"$mnt/d/f$i.csv"; done
 umount_fs "$mnt"
-db=$inst/lamfs.db
+db=$(db_of "$inst")
 cp "$db" "$WORK/good.db"
 objects_before=$(objects_snapshot "$root")
 
@@ -35,7 +35,7 @@ refused() {
 	assert_match "$what: message" "$re" "$out"
 	assert_eq "$what: database bytes" "$sum" \
 		"$(if [[ -f "$db" ]]; then sha256_of "$db"; else echo none; fi)"
-	[[ ! -s "$db-wal" ]] || fail "$what: lamfs.db-wal holds $(stat -c %s "$db-wal") bytes: something was written"
+	[[ ! -s "$db-wal" ]] || fail "$what: the database's -wal holds $(stat -c %s "$db-wal") bytes: something was written"
 	assert_eq "$what: objects" "$objects_before" "$(objects_snapshot "$root")"
 	assert_eq "$what: staging" "" "$(staging_files "$inst")"
 	log "$what: refused: $out"
@@ -77,11 +77,11 @@ check_store "$inst"
 # Each of the rest on its own, so that one failure does not hide the next.
 bad=()
 
-log "an empty (0-byte) lamfs.db is damaged, not newer"
+log "an empty (0-byte) database is damaged, not newer"
 (
 	: >"$db"
 	refused "empty database" "not a lamfs database or damaged|empty"
-) || bad+=("an empty lamfs.db")
+) || bad+=("an empty database")
 restore
 
 log "a table page overwritten: PRAGMA quick_check fails, so must the mount"

@@ -35,13 +35,14 @@ assert_line() {
 # Every file of the instance with its size, mtime and content hash.  SQLite's
 # own -wal/-shm side files are left out (a read-only connection to a WAL
 # database creates them and cannot remove them; an empty -wal holds no
-# change), and so is the instance folder's mtime, which their creation moves.
+# change), and so is the mtime of the folder holding the database
+# (storage/.lamindb), which their creation moves.
 instance_listing() {
-	(cd "$1" && find . -mindepth 1 ! -name 'lamfs.db-shm' ! -name 'lamfs.db-wal' \
-		-printf '%P %y %s %T@\n' | LC_ALL=C sort &&
-		find . -type f ! -name 'lamfs.db-shm' ! -name 'lamfs.db-wal' \
+	(cd "$1" && find . -mindepth 1 ! -name 'lamin.db-shm' ! -name 'lamin.db-wal' \
+		! -path ./storage/.lamindb -printf '%P %y %s %T@\n' | LC_ALL=C sort &&
+		find . -type f ! -name 'lamin.db-shm' ! -name 'lamin.db-wal' \
 			-exec sha256sum {} + | LC_ALL=C sort -k2)
-	if [[ -s "$1/lamfs.db-wal" ]]; then echo "lamfs.db-wal holds changes"; fi
+	if [[ -s "$(db_of "$1")-wal" ]]; then echo "lamin.db-wal holds changes"; fi
 }
 
 # flip_byte FILE OFFSET: invert one byte in place (same inode, same size).

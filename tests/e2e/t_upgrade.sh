@@ -6,7 +6,8 @@
 #    nothing changed; `lamfs upgrade` refuses while the instance lock is held
 #    or a lease in the store is live (a mount on another machine)
 #  - `lamfs upgrade`: LaminDB's tables at 0189_v2_6 with `lamin init`'s rows,
-#    the lamindb_storage row of the storage root, lamfs schema 3; every
+#    the lamindb_storage row of the storage root and LaminDB's marker
+#    (storage_uid.txt) naming it, as lamfs init makes them, lamfs schema 3; every
 #    artifact, folder and lease row as before (a flagged record and a lease
 #    added to the fixture first); SQLite: the copy from before beside it
 #  - mounted: every file's bytes, every version with its uid (`lamfs
@@ -78,6 +79,12 @@ upgrade_check() {
 		"$(sql "$inst" "select max(name) from django_migrations where app = 'lamindb' and name not like '%squashed%'")"
 	assert_eq "the storage row" "$root|local" \
 		"$(sql "$inst" "select s.root, s.type from lamindb_storage s join lamfs_storage l on l.storage_id = s.id")"
+	# LaminDB's marker, written as lamfs init writes it, names that row
+	assert_eq "the marker's storage uid" "$(head -n 1 "$root/.lamindb/storage_uid.txt")" \
+		"$(sql "$inst" "select s.uid from lamindb_storage s join lamfs_storage l on l.storage_id = s.id")"
+	assert_eq "the marker's instance uid" \
+		"$(sed -n 's/^instance_uid=//p' "$root/.lamindb/storage_uid.txt")" \
+		"$(sql "$inst" "select s.instance_uid from lamindb_storage s join lamfs_storage l on l.storage_id = s.id")"
 	assert_eq "artifacts refer to it" "1" \
 		"$(sql "$inst" "select count(distinct storage_id) from artifact where storage_id = (select storage_id from lamfs_storage)")"
 	assert_eq "lamin init's rows: branches" "-1 0 1" \

@@ -35,7 +35,7 @@ static inline void test_instance_make(const char *name, char *dir, size_t dirlen
 	snprintf(dir, dirlen, "/tmp/%s.XXXXXX", name);
 	assert_non_null(mkdtemp(dir));
 	snprintf(inst, instlen, "%s/inst", dir);
-	assert_int_equal(instance_init(inst, NULL, NULL, &err), 0);
+	assert_int_equal(instance_init(inst, NULL, NULL, NULL, &err), 0);
 	assert_int_equal(core_open(inst, 0, c, &err), 0);
 }
 
