@@ -670,7 +670,11 @@ static int open_root(struct local_backend *lb, char **errmsg)
 		goto out;
 	rc = -errno;
 	if (rc == -ENOENT)
-		backend_set_errmsg(errmsg, "storage root %s does not exist", lb->root);
+		backend_set_errmsg(errmsg, "storage root %s does not exist (check that the disk or "
+				   "network share holding it is mounted and that [storage] url in "
+				   "the instance's lamfs.conf names it; lamfs does not create it "
+				   "again, so that it never writes to the folder under a missing "
+				   "mount)", lb->root);
 	else if (rc == -ENOTDIR)
 		backend_set_errmsg(errmsg, "storage root %s is not a directory", lb->root);
 	else

@@ -149,50 +149,108 @@ static int make_dir(const char *path, mode_t mode)
 	return 0;
 }
 
+/*
+ * mkdir -p: make path and every missing parent (mode).  *top gets the
+ * topmost directory this call made, as a prefix of path ("" when path
+ * existed), so a failed init can take back exactly what it made.
+ * 0, or -errno of the mkdir that failed (ENOTDIR: a parent is a file).
+ */
+static int make_dirs(const char *path, mode_t mode, char *top, size_t toplen)
+{
+	char buf[PATH_MAX];
+	size_t i, n = strlen(path);
+	int rc = 0;
+
+	top[0] = '\0';
+	if (n == 0 || n >= sizeof(buf))
+		return n ? -ENAMETOOLONG : -ENOENT;
+	memcpy(buf, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		if (buf[i - 1] == '/')
+			continue;           /* "a//b": nothing new to make */
+		buf[i] = '\0';
+		if (mkdir(buf, mode) == 0) {
+			if (!top[0])
+				snprintf(top, toplen, "%s", buf);
+		} else if (errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		buf[i] = path[i];
+	}
+	return rc;
+}
+
+/* Remove path and its parents up to top (both as make_dirs saw them); each
+ * only when empty. */
+static void unmake_dirs(const char *path, const char *top)
+{
+	char buf[PATH_MAX];
+	size_t tl = strlen(top);
+	char *slash;
+
+	if (!tl || strncmp(path, top, tl) || snprintf(buf, sizeof(buf), "%s", path) >=
+	    (int)sizeof(buf))
+		return;
+	while (strlen(buf) >= tl) {
+		while (strlen(buf) > 1 && buf[strlen(buf) - 1] == '/')
+			buf[strlen(buf) - 1] = '\0';
+		if (rmdir(buf) != 0 || strlen(buf) <= tl)
+			break;
+		slash = strrchr(buf, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+	}
+}
+
 /* Remove what a failed init made (only the files it names, then the dirs). */
-static void init_undo(const char *dir, int made_dir, const char *storage_root, int made_storage)
+static void init_undo(const char *dir, const char *dir_in, const char *dir_top,
+		      const char *storage_root, const char *storage_in, const char *storage_top)
 {
 	static const char *const files[] = { "lamfs.conf", "lamfs.db", "lamfs.db-wal",
 					     "lamfs.db-shm", "lamfs.log" };
 	char *p;
 	size_t i;
 
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+	for (i = 0; dir[0] && i < sizeof(files) / sizeof(files[0]); i++) {
 		p = path_join(dir, files[i]);
 		if (p)
 			unlink(p);
 		free(p);
 	}
-	p = path_join(dir, "staging");
+	p = dir[0] ? path_join(dir, "staging") : NULL;
 	if (p)
 		rmdir(p);
 	free(p);
-	if (made_storage && storage_root) {
+	if (storage_top[0] && storage_root) {
 		p = path_join(storage_root, LAMFS_STORAGE_DIR);
 		if (p)
 			rmdir(p);
 		free(p);
-		rmdir(storage_root);
+		unmake_dirs(storage_in, storage_top);
 	}
-	if (made_dir)
-		rmdir(dir);
+	unmake_dirs(dir_in, dir_top);
 }
 
 int instance_init(const char *dir_in, const char *storage, const char *db, char **errmsg)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX] = "";
 	char *conf = NULL, *staging = NULL, *root = NULL, *dburl = NULL, *dbpath = NULL;
 	const char *conf_storage = NULL, *conf_db = NULL;
 	struct backend *b = NULL;
 	struct meta *m = NULL;
 	struct stat st;
-	int rc = 0, made_dir = 0, made_storage = 0;
+	char dir_top[PATH_MAX] = "", storage_top[PATH_MAX] = "", storage_in[PATH_MAX] = "";
+	int rc = 0;
 
-	if (mkdir(dir_in, 0755) == 0)
-		made_dir = 1;
-	else if (errno != EEXIST) {
-		rc = -errno;
-		set_msg(errmsg, instance_msg("cannot create %s: %s", dir_in, strerror(errno)));
+	/* Like mkdir -p: missing parents are made too (and taken back if the
+	 * init fails). */
+	rc = make_dirs(dir_in, 0755, dir_top, sizeof(dir_top));
+	if (rc < 0) {
+		set_msg(errmsg, instance_msg("cannot create %s: %s", dir_in, strerror(-rc)));
 		goto out;
 	}
 	if (!realpath(dir_in, dir)) {
@@ -220,7 +278,7 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 		} else {
 			set_msg(errmsg, instance_msg("%s: %s", dir, strerror(-rc)));
 		}
-		made_dir = 0;
+		dir_top[0] = '\0';
 		goto out;
 	}
 	rc = 0;
@@ -229,12 +287,11 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 	} else if (storage) {
 		char abs[PATH_MAX];
 
-		if (mkdir(storage, 0755) == 0)
-			made_storage = 1;
-		else if (errno != EEXIST) {
-			rc = -errno;
+		snprintf(storage_in, sizeof(storage_in), "%s", storage);
+		rc = make_dirs(storage, 0755, storage_top, sizeof(storage_top));
+		if (rc < 0) {
 			set_msg(errmsg, instance_msg("cannot create storage root %s: %s", storage,
-						     strerror(errno)));
+						     strerror(-rc)));
 			goto out;
 		}
 		if (!realpath(storage, abs)) {
@@ -245,8 +302,10 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 		root = strdup(abs);
 	} else {
 		root = path_join(dir, "storage");
-		if (root && mkdir(root, 0755) == 0)
-			made_storage = 1;
+		if (root && mkdir(root, 0755) == 0) {
+			snprintf(storage_in, sizeof(storage_in), "%s", root);
+			snprintf(storage_top, sizeof(storage_top), "%s", root);
+		}
 	}
 	/* What lives inside the instance is written relative to it, so a copied
 	 * or moved instance directory keeps working. */
@@ -308,7 +367,8 @@ out:
 	if (b)
 		backend_free(b);
 	if (rc < 0 && rc != -EEXIST)
-		init_undo(dir, made_dir, root && root[0] == '/' ? root : NULL, made_storage);
+		init_undo(dir, dir_in, dir_top, root && root[0] == '/' ? root : NULL, storage_in,
+			  storage_top);
 	free(conf);
 	free(staging);
 	free(root);

@@ -33,8 +33,9 @@ struct instance_config {
 #define INSTANCE_CONFIG_INIT { 0 }
 
 /*
- * Create a new instance in `dir` (made if missing; an existing directory must
- * be empty).  storage: a local root path (made if missing) or NULL for
+ * Create a new instance in `dir` (made with its missing parents, as mkdir -p;
+ * an existing directory must be empty).  storage: a local root path (made
+ * with its missing parents) or NULL for
  * INSTANCE/storage.  db: NULL for INSTANCE/lamfs.db.  Nothing is left behind
  * on failure.  -EEXIST when dir already is an instance or is not empty.
  */

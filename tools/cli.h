@@ -45,6 +45,21 @@ int cli_mount(int argc, char **argv);
  * escaped (escape.h), so a key or path in it cannot forge lines. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * --json failures.  main() calls cli_json_begin() when the command line holds
+ * --json; from then on cli_err() keeps the first message (exact bytes), and
+ * cli_json_end(), called with the command's exit status, prints
+ * {"error": MESSAGE, "command": CMD, "exit": STATUS} on stdout when the
+ * status is not CLI_OK and no JSON document was printed (cli_json_print(),
+ * or cli_json_printed() from a command that writes its JSON itself).  A
+ * command that prints its own report on failure puts cli_json_error() in
+ * it as "error".  Returns status.
+ */
+void cli_json_begin(void);
+void cli_json_printed(void);
+const char *cli_json_error(void);
+int cli_json_end(const char *cmd, int status);
+
 /* Print the command's usage (usage_text) to stdout for --help (returns
  * CLI_OK) or to stderr after a usage error (returns CLI_USAGE). */
 int cli_usage(const char *usage_text, int status);

@@ -15,6 +15,51 @@
 #include "key.h"
 #include "log.h"
 
+/* --json failures (cli.h): whether the command was given --json, whether a
+ * JSON document reached stdout, and the first error message, exact bytes. */
+static struct {
+	int on;
+	int printed;
+	char msg[4096];
+} json_fail;
+
+void cli_json_begin(void)
+{
+	json_fail.on = 1;
+}
+
+void cli_json_printed(void)
+{
+	json_fail.printed = 1;
+}
+
+const char *cli_json_error(void)
+{
+	return json_fail.msg;
+}
+
+int cli_json_end(const char *cmd, int status)
+{
+	struct json_object *o;
+
+	if (!json_fail.on || json_fail.printed || status == CLI_OK)
+		return status;
+	o = json_object_new_object();
+	if (!o)
+		return status;
+	json_object_object_add(o, "error", json_object_new_string(
+		json_fail.msg[0] ? json_fail.msg
+				 : "usage error (--help shows every option)"));
+	json_object_object_add(o, "command", json_object_new_string(cmd));
+	json_object_object_add(o, "exit", json_object_new_int(status));
+	fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_object_put(o);
+	return status;
+}
+
 void cli_err(const char *cmd, const char *fmt, ...)
 {
 	char msg[4096], esc[ESCAPE_SIZE(4096)];
@@ -26,6 +71,8 @@ void cli_err(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		msg[0] = '\0';
+	if (json_fail.on && !json_fail.msg[0])
+		snprintf(json_fail.msg, sizeof(json_fail.msg), "%s", msg);
 	escape_buf(esc, sizeof(esc), msg, strlen(msg), NULL);
 	fflush(stdout);
 	fprintf(stderr, "lamfs %s: %s\n", cmd, esc);
@@ -224,6 +271,7 @@ int cli_json_print(struct json_object *j)
 
 	flags |= isatty(STDOUT_FILENO) ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN;
 	s = json_object_to_json_string_ext(j, flags);
+	json_fail.printed = 1;
 	if (!s || fputs(s, stdout) == EOF || fputc('\n', stdout) == EOF)
 		rc = CLI_FAIL;
 	json_object_put(j);

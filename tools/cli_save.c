@@ -67,13 +67,38 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
-static const char *key_problem(int rc)
+/* Why key (as typed, or as built from --prefix) cannot be saved at; NULL
+ * when it can.  Keys are relative to the instance's root: nothing is
+ * silently dropped or rewritten, so what is saved is at the key asked for. */
+static const char *key_problem(const char *key)
 {
+	const char *p = key;
+	int rc;
+
+	if (!key[0])
+		return "empty";
+	if (key[0] == '/')
+		return "absolute (keys are relative to the instance's root: leave out the "
+		       "leading '/')";
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0)
+			return "has an empty component ('//' or a trailing '/')";
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return "has a '.' or '..' component";
+		p += n;
+		if (*p == '/' && *++p == '\0')
+			return "has an empty component ('//' or a trailing '/')";
+	}
+	if (strlen(key) > LAMFS_KEY_MAX)
+		return "too long (over 1024 bytes)";
+	rc = key_check(key);
 	switch (rc) {
-	case -EINVAL:
-		return "empty, or an empty, '.' or '..' component";
+	case 0:
+		return NULL;
 	case -ENAMETOOLONG:
-		return "too long (a component over 255 bytes or the key over 1024)";
+		return "too long (a component over 255 bytes)";
 	case -EILSEQ:
 		return "not valid UTF-8";
 	case -EPERM:
@@ -134,8 +159,8 @@ static void check_file(struct item *it, const char *key_opt, const char *prefix,
 		       struct problems *pr)
 {
 	char tmp[PATH_MAX];
-	const char *base;
-	int fd, rc;
+	const char *base, *why;
+	int fd;
 
 	it->key[0] = '\0';
 	if (stat(it->path, &it->st) != 0) {
@@ -171,14 +196,9 @@ static void check_file(struct item *it, const char *key_opt, const char *prefix,
 			return;
 		}
 	}
-	cli_key_normalise(tmp);
-	if (strlen(tmp) > LAMFS_KEY_MAX) {
-		problem(pr, it->path, NULL, "bad key '%s': %s", tmp, key_problem(-ENAMETOOLONG));
-		return;
-	}
-	rc = key_check(tmp);
-	if (rc < 0) {
-		problem(pr, it->path, tmp, "bad key '%s': %s", tmp, key_problem(rc));
+	why = key_problem(tmp);
+	if (why) {
+		problem(pr, it->path, tmp, "bad key '%s': %s", tmp, why);
 		return;
 	}
 	memcpy(it->key, tmp, strlen(tmp) + 1);
@@ -358,7 +378,14 @@ int cli_save(int argc, char **argv)
 			return CLI_FAIL;
 		}
 		snprintf(prefix, sizeof(prefix), "%s", prefix_opt);
-		cli_key_normalise(prefix);
+		/* "runs/" names the folder runs; the keys built from the prefix
+		 * are checked as keys (an absolute prefix makes absolute keys). */
+		{
+			size_t pl = strlen(prefix);
+
+			if (pl > 1 && prefix[pl - 1] == '/')
+				prefix[pl - 1] = '\0';
+		}
 	}
 	n = (size_t)(argc - optind - 1);
 	items = calloc(n, sizeof(*items));
@@ -479,6 +506,9 @@ report:
 		json_object_object_add(o, "saved", saved);
 		json_object_object_add(o, "failed", pr.json);
 		json_object_object_add(o, "not_saved", not_saved);
+		if (status != CLI_OK)
+			json_object_object_add(o, "error", json_object_new_string(
+				cli_json_error()[0] ? cli_json_error() : "save failed"));
 		pr.json = NULL;
 		if (cli_json_print(o) != CLI_OK)
 			status = CLI_FAIL;

@@ -146,7 +146,11 @@ int main(int argc, char **argv)
 		/* getopt names the program by argv[0]: "lamfs ls: unrecognized ..." */
 		snprintf(name, sizeof(name), "lamfs %s", cmd);
 		argv[1] = name;
-		return commands[i].fn(argc - 1, argv + 1);
+		/* Looked for before parsing, so a usage error is JSON too. */
+		for (int k = 2; k < argc && strcmp(argv[k], "--"); k++)
+			if (!strcmp(argv[k], "--json"))
+				cli_json_begin();
+		return cli_json_end(commands[i].name, commands[i].fn(argc - 1, argv + 1));
 	}
 	if (is_fuse_helper_form(argc, argv)) {
 		/* argv[0] stands in for the "mount" command name. */

@@ -76,6 +76,36 @@ refused "a --key with '..'" "bad key 'x/../y'" "$src/f2.txt" --key 'x/../y'
 refused "a reserved key" "bad key '.lamfs/x'" "$src/f2.txt" --key .lamfs/x
 refused "a key component too long" "too long" "$src/f2.txt" --key "$(printf 'n%.0s' {1..300})"
 refused "a bad --prefix" "bad key 'p/.lamindb/f2.txt'" "$src/f2.txt" --prefix p/.lamindb
+# Nothing is silently rewritten: an absolute key is not saved without its '/'.
+refused "an absolute --key" "bad key '/abs/key': absolute \\(keys are relative" \
+	"$src/f2.txt" --key /abs/key
+refused "an absolute --prefix" "bad key '/runs/f2.txt': absolute" "$src/f2.txt" --prefix /runs
+refused "a --key with a trailing '/'" "bad key 'dir/': has an empty component" \
+	"$src/f2.txt" --key dir/
+refused "an empty --key" "bad key '': empty" "$src/f2.txt" --key ''
+
+log "--json: a failure is a JSON object with error, exit 1/2 as without --json"
+run L save "$inst" "$src/f2.txt" --key /abs/key --json
+assert_eq "--json bad key: exit" 1 "$RC"
+assert_eq "--json bad key: error names the key" \
+	"bad key '/abs/key': absolute (keys are relative to the instance's root: leave out the leading '/')|0" \
+	"$(py 'j["failed"][0]["error"] + "|" + str(len(j["saved"]))' <<<"$OUT")"
+assert_match "--json bad key: top-level error" "bad key '/abs/key'" "$(py 'j["error"]' <<<"$OUT")"
+assert_eq "store unchanged after --json refusal" "$before" "$(state)"
+run L save "$WORK/not-an-instance" "$src/f2.txt" --json
+assert_eq "--json not an instance: exit" 1 "$RC"
+assert_match "--json not an instance: error" "not-an-instance" "$(py 'j["error"]' <<<"$OUT")"
+run L save "$inst" --json
+assert_eq "--json usage error: exit" 2 "$RC"
+assert_match "--json usage error: error" "expected INSTANCE and at least one FILE" "$(py 'j["error"]' <<<"$OUT")"
+for cmd in "ls $inst nothere" "info $inst nothere" "versions $inst nothere" "status $WORK/nope" \
+	   "ls $inst --bogus"; do
+	# shellcheck disable=SC2086 # split on purpose
+	run L $cmd --json
+	[[ $RC == 1 || $RC == 2 ]] || fail "lamfs $cmd --json: exit $RC"
+	e=$(py 'j["error"] + "|" + str(j["exit"])' <<<"$OUT") || fail "lamfs $cmd --json: no JSON error object: $OUT"
+	assert_match "lamfs $cmd --json: error and exit" "^.+\|$RC\$" "$e"
+done
 refused "two files at one key" "$src/other/f1.txt: key 'f1.txt' is taken by $src/f1.txt" \
 	"$src/f1.txt" "$src/other/f1.txt"
 refused "a folder at the key" "key 'data' is a folder" "$src/f2.txt" --key data
@@ -120,7 +150,7 @@ u2=$(sql "$inst" "select uid from artifact where key = 'runs/2024/f2.txt'")
 run L save "$inst" "$src/f2.txt" --prefix runs/2024
 assert_eq "same bytes again" "$u2  unchanged    runs/2024/f2.txt" "$OUT"
 printf 'file 2, edited\n' >"$src/f2.txt"
-run L save "$inst" "$src/f2.txt" --prefix /runs/2024 --json
+run L save "$inst" "$src/f2.txt" --prefix runs/2024/ --json
 assert_eq "new bytes: exit" 0 "$RC"
 assert_eq "new bytes: --json" "runs/2024/f2.txt|${u2:0:16}0001|0001|new-version|15|$(lamindb_hash "$src/f2.txt")" \
 	"$(py '"|".join(str(j["saved"][0][f]) for f in ("key","uid","version","status","size","hash"))' <<<"$OUT")"
