@@ -111,6 +111,37 @@ const char *cli_mode_string(uint32_t mode, int dir, char *buf);
 /* Undo the octal escapes of /proc/self/mountinfo ("\\040" for a space) in place. */
 void cli_unescape_octal(char *s);
 
+/* One line of /proc/self/mountinfo, octal escapes undone; valid during the
+ * callback only. */
+struct cli_mountinfo {
+	const char *mountpoint;
+	const char *fstype;         /* "fuse.lamfs" for lamfs */
+	const char *source;         /* lamfs: the instance directory */
+	const char *options;        /* per-mount options ("rw,nosuid,...") */
+	const char *dev;            /* "0:48" */
+};
+
+/* Call cb for every mount of this mount namespace, in the kernel's order (a
+ * later line for one mount point is on top).  cb returns 0 to go on, else
+ * that value is returned (negative) or 0 (positive: stop).  -errno when
+ * mountinfo cannot be read. */
+int cli_mountinfo_foreach(int (*cb)(void *ctx, const struct cli_mountinfo *m), void *ctx);
+
+/* 1 when a lamfs mount's source names the instance directory dir (the
+ * source is dir itself, or "lamfs:dir" as older lamfs named it). */
+int cli_is_instance_source(const char *source, const char *dir);
+
+/* The state of a FUSE mount: CLI_MOUNT_LIVE, CLI_MOUNT_DEAD (its daemon is
+ * gone: "Transport endpoint is not connected"), CLI_MOUNT_HUNG (no answer
+ * within timeout_ms), or -errno (-ENOENT: no such path).  Asks with
+ * statfs(2) from a child process, which a hung daemon cannot block. */
+enum { CLI_MOUNT_LIVE = 0, CLI_MOUNT_DEAD = 1, CLI_MOUNT_HUNG = 2 };
+int cli_mount_probe(const char *mnt, int timeout_ms);
+
+/* Take a dead mount away: umount2(MNT_DETACH), or (not root) fusermount3
+ * -u -z.  0, or -errno. */
+int cli_mount_clear(const char *mnt);
+
 /* Flush stdout and report a write error (disk full, closed pipe). */
 int cli_finish_stdout(const char *cmd, int status);
 
