@@ -286,6 +286,7 @@ static int save_upload(struct core *c, struct core_stage *s, const struct lamfs_
 		.sha256_hex = hr->checksum,
 		.may_consume = 1,
 		.synced = 1,   /* save_begin fsynced the stage */
+		.key = rec->key,
 	};
 
 	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
@@ -660,6 +661,7 @@ int core_upload_flagged(struct core *c, const char *uid, int locked_fd)
 	src.md5 = hr.md5_ok ? hr.md5 : NULL;
 	src.sha256_hex = hr.checksum;
 	src.may_consume = 1;
+	src.key = rec.key;
 	/* staging/<uid> gets that name only after save_begin has fsynced it
 	 * (and its record is flagged only after that), so its bytes are durable. */
 	src.synced = 1;

@@ -158,7 +158,8 @@ static void test_open_urls(void **state)
 #endif
 }
 
-/* A reader opened before a replace keeps reading the old bytes, whole. */
+/* A put over an existing object with other bytes fails with EEXIST; the
+ * object, and a reader of it, keep the old bytes whole. */
 static void test_replace_under_reader(void **state)
 {
 	unsigned char *a = test_bytes(MIB, 1);
@@ -170,9 +171,16 @@ static void test_replace_under_reader(void **state)
 	size_t got = 0;
 
 	(void)state;
+	struct test_staging sc;
+	int consumed = 0;
+
 	test_put_check(b, staging, ".lamindb/replaced.bin", a, MIB);
 	assert_int_equal(backend_reader_open(b, ".lamindb/replaced.bin", &r, &size), 0);
-	test_put_check(b, staging, ".lamindb/replaced.bin", c, MIB / 2);
+	test_staging_make(&sc, staging, "rep", c, MIB / 2, 1);
+	assert_int_equal(backend_put(b, ".lamindb/replaced.bin", &sc.src, &consumed), -EEXIST);
+	assert_int_equal(consumed, 0);
+	test_staging_drop(&sc);
+	assert_int_equal(count_temps(), 0);
 	assert_int_equal(backend_reader_pread(r, back, MIB, 0, &got), 0);
 	assert_int_equal(got, MIB);
 	assert_memory_equal(back, a, MIB);
@@ -184,9 +192,9 @@ static void test_replace_under_reader(void **state)
 	free(c);
 }
 
-/* Linking a staging file in: at a free name directly; over another object
- * (replaced atomically); and again over itself (a save resumed after its
- * object was stored).  Never a temporary left. */
+/* Linking a staging file in: at a free name directly; again over itself (a
+ * save resumed after its object was stored); over another object: refused
+ * with EEXIST, the object kept.  Never a temporary left. */
 static void test_consume_replace(void **state)
 {
 	unsigned char *a = test_bytes(5000, 11);
@@ -207,10 +215,15 @@ static void test_consume_replace(void **state)
 	assert_int_equal(st1.st_ino, st2.st_ino);   /* linked, not copied */
 	assert_int_equal(test_put(b, ".lamindb/r.bin", &sa), 1);   /* over itself */
 	test_staging_make(&sc, staging, "rc", c, 7000, 1);
-	assert_int_equal(test_put(b, ".lamindb/r.bin", &sc), 1);   /* over another */
+	{
+		int consumed = 5;
+
+		assert_int_equal(backend_put(b, ".lamindb/r.bin", &sc.src, &consumed), -EEXIST);
+		assert_int_equal(consumed, 0);
+	}
 	back = test_read_all(b, ".lamindb/r.bin", 4096, &got);
-	assert_int_equal(got, 7000);
-	assert_memory_equal(back, c, 7000);
+	assert_int_equal(got, 5000);
+	assert_memory_equal(back, a, 5000);
 	assert_int_equal(count_temps(), 0);
 	assert_int_equal(backend_remove(b, ".lamindb/r.bin"), 0);
 	test_staging_drop(&sa);
