@@ -256,7 +256,41 @@ static void fill_record(struct lamfs_record *rec, const char *key, const struct 
 	rec->mtime_ns = (a && a->mtime_ns) ? a->mtime_ns : now_ns();
 }
 
-/* Undo a save whose flagged record is committed: record, then object. */
+/*
+ * 1 when the object obj of a flagged record rec may be removed with it: it is
+ * missing, or holds rec's size and (when staging_path still has the staged
+ * bytes) exactly those bytes.  An object with other bytes was not written by
+ * this save: a put never replaces one (backend.h), so it is an object saved
+ * after the metadata backup this instance was restored from, and stays.
+ */
+static int object_is_ours(struct core *c, const struct lamfs_record *rec, const char *obj,
+			  const char *staging_path)
+{
+	struct backend_src src = { 0 };
+	uint64_t size = 0;
+	int fd, rc = backend_stat(c->backend, obj, &size);
+
+	if (rc < 0)
+		return 1;
+	if (size != (uint64_t)rec->size) {
+		rc = 0;
+	} else if (staging_path && (fd = open(staging_path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		src.fd = fd;
+		src.size = size;
+		rc = backend_same_content(c->backend, obj, &src) != 0;
+		close(fd);
+	} else {
+		rc = 1;
+	}
+	if (!rc)
+		log_err("%s: %s holds other bytes than the save being rolled back; kept (saved "
+			"after a metadata backup? lamfs-repair lists it)", rec->key, obj);
+	return rc;
+}
+
+/* Undo a save whose flagged record is committed: record, then object.
+ * object_written < 0: the put found another object under the name (EEXIST),
+ * which is not this save's and stays. */
 static void save_rollback(struct core *c, const struct lamfs_record *rec, int object_written)
 {
 	char obj[LAMFS_OBJ_MAX];
@@ -265,7 +299,7 @@ static void save_rollback(struct core *c, const struct lamfs_record *rec, int ob
 	if (rc < 0 && rc != -ENOENT)
 		log_err("save %s: cannot delete the flagged record %s (%s); it stays hidden "
 			"until lamfs-repair rolls it back", rec->key, rec->uid, strerror(-rc));
-	if (rc < 0 && rc != -ENOENT)
+	if ((rc < 0 && rc != -ENOENT) || object_written < 0)
 		return; /* the record still names the object; repair decides */
 	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
 	rc = backend_remove(c->backend, obj);
@@ -383,7 +417,7 @@ int core_save(struct core *c, struct core_stage *s, const char *key,
 	}
 	if (rc < 0) {
 		log_err("save %s (%s) failed: %s; rolled back", key, rec.uid, strerror(-rc));
-		save_rollback(c, &rec, 1);
+		save_rollback(c, &rec, rc == -EEXIST ? -1 : 1);
 		stage_name_anon(s);
 		goto done;
 	}
@@ -673,6 +707,8 @@ int core_upload_flagged(struct core *c, const char *uid, int locked_fd)
 		rc = fault_check("save.uploaded");
 	if (rc == 0)
 		rc = meta_save_finish(c->meta, uid, &rec);
+	/* EEXIST: another object has the name (saved after a restored backup);
+	 * retrying cannot help, and the rollback keeps that object. */
 	if (rc == 0)
 		unlink(path);
 	else if (consumed)
@@ -697,10 +733,10 @@ int core_rollback_flagged(struct core *c, const char *uid)
 	if (rc < 0)
 		goto out;
 	key_object(rec.uid, rec.suffix, obj, sizeof(obj));
-	rc = backend_remove(c->backend, obj);
+	core_staging_path(c, uid, path, sizeof(path));
+	rc = object_is_ours(c, &rec, obj, path) ? backend_remove(c->backend, obj) : 0;
 	if (rc == -ENOENT)
 		rc = 0;
-	core_staging_path(c, uid, path, sizeof(path));
 	if (unlink(path) != 0 && errno != ENOENT && rc == 0)
 		rc = -errno;
 out:

@@ -16,6 +16,7 @@
 #include <dirent.h>
 
 #include "backend.h"
+#include "backup.h"
 #include "lamfs.h"
 #include "meta.h"
 
@@ -115,7 +116,8 @@ static int url_has_password(const char *url)
 	return at && colon && colon < at && !memchr(p, '/', (size_t)(at - p));
 }
 
-static int write_conf(const char *path, const char *storage, const char *db)
+static int write_conf(const char *path, const char *storage, const char *db,
+		      const char *restored_from)
 {
 	int rc = 0;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -132,6 +134,10 @@ static int write_conf(const char *path, const char *storage, const char *db)
 	fprintf(f, "# lamfs instance; see lamfs(1)\n[instance]\nversion = %d\n\n"
 		"[storage]\nurl = %s\n\n[meta]\nurl = %s\n",
 		INSTANCE_CONF_VERSION, storage, db);
+	if (restored_from)
+		fprintf(f, "\n# the metadata came from this backup; lamfs-repair lists (and with\n"
+			"# --register registers again) the objects saved after it\n"
+			"[restore]\nfrom = %s\n", restored_from);
 	if (!strncmp(storage, "s3://", 5))
 		write_conf_s3(f);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
@@ -237,6 +243,60 @@ static void init_undo(const char *dir, const char *dir_in, const char *dir_top,
 
 int instance_init(const char *dir_in, const char *storage, const char *db, char **errmsg)
 {
+	return instance_init_from(dir_in, storage, db, NULL, errmsg);
+}
+
+static int lease_drop_cb(void *ctx, const struct meta_lease *l)
+{
+	meta_lease_release(ctx, l->id);   /* -ENOENT: gone already */
+	return 0;
+}
+
+/* The metadata of backup in the new store at dburl (see instance.h).  m: the
+ * store as meta_open(META_CREATE) made it (SQLite) or NULL (PostgreSQL, where
+ * it is made by the restore); on return *m is the restored store, open. */
+static int init_restore(const char *dburl, const char *backup, struct meta **m, char **errmsg)
+{
+	int rc;
+
+	if (backup_is_pg(dburl)) {
+		rc = meta_open(dburl, META_READONLY, m);
+		if (rc == 0) {
+			meta_close(*m);
+			*m = NULL;
+			set_msg(errmsg, instance_msg("the database %s already holds a lamfs instance; "
+						     "restore into an empty database", dburl));
+			return -EEXIST;
+		}
+		if (rc != -ENOENT) {
+			set_msg(errmsg, instance_msg("metadata store %s: %s", dburl, strerror(-rc)));
+			return rc;
+		}
+	} else if (*m) {
+		meta_close(*m);     /* the copy goes over the file: no other handle */
+		*m = NULL;
+	}
+	rc = backup_restore(dburl, backup, errmsg);
+	if (rc < 0)
+		return rc;
+	/* Opened as a mount opens it: a backup of an older lamfs is migrated, a
+	 * database that is no lamfs store is refused. */
+	rc = meta_open(dburl, 0, m);
+	/* The backup's leases are the mounts of the instance it was taken from,
+	 * at that time: none of them is a mount of this one. */
+	if (rc == 0)
+		rc = meta_lease_list(*m, lease_drop_cb, *m);
+	if (rc < 0)
+		set_msg(errmsg, instance_msg("%s restored, but it is not a lamfs metadata store "
+					     "lamfs can open: %s", backup,
+					     rc == -EPROTO ? "written by a newer lamfs"
+							   : strerror(-rc)));
+	return rc;
+}
+
+int instance_init_from(const char *dir_in, const char *storage, const char *db,
+		       const char *backup, char **errmsg)
+{
 	char dir[PATH_MAX] = "";
 	char *conf = NULL, *staging = NULL, *root = NULL, *dburl = NULL, *dbpath = NULL;
 	const char *conf_storage = NULL, *conf_db = NULL;
@@ -244,6 +304,7 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 	struct meta *m = NULL;
 	struct stat st;
 	char dir_top[PATH_MAX] = "", storage_top[PATH_MAX] = "", storage_in[PATH_MAX] = "";
+	char abs_backup[PATH_MAX] = "";
 	int rc = 0;
 
 	/* Like mkdir -p: missing parents are made too (and taken back if the
@@ -344,13 +405,26 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 		if (rc < 0)
 			goto out;
 	}
-	rc = meta_open(dburl, META_CREATE, &m);
-	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot create the metadata store %s: %s", dburl,
-					     rc == -EEXIST ? "it already exists" : strerror(-rc)));
-		goto out;
+	if (!backup || !backup_is_pg(dburl)) {
+		rc = meta_open(dburl, META_CREATE, &m);
+		if (rc < 0) {
+			set_msg(errmsg, instance_msg("cannot create the metadata store %s: %s",
+						     dburl, rc == -EEXIST ? "it already exists"
+									  : strerror(-rc)));
+			goto out;
+		}
 	}
-	rc = conf_value_ok(conf_storage) && conf_value_ok(conf_db) ? 0 : -EINVAL;
+	if (backup) {
+		rc = init_restore(dburl, backup, &m, errmsg);
+		if (rc == -EEXIST)
+			rc = -EINVAL;   /* the instance folder is ours to undo */
+		if (rc < 0)
+			goto out;
+		if (!realpath(backup, abs_backup))
+			snprintf(abs_backup, sizeof(abs_backup), "%s", backup);
+	}
+	rc = conf_value_ok(conf_storage) && conf_value_ok(conf_db) &&
+	     (!backup || conf_value_ok(abs_backup)) ? 0 : -EINVAL;
 	if (rc < 0) {
 		set_msg(errmsg, instance_msg("the storage or database location is too long (over "
 					     "%d bytes) or holds ' ;' or trailing spaces: it could "
@@ -358,7 +432,7 @@ int instance_init(const char *dir_in, const char *storage, const char *db, char 
 					     INSTANCE_CONF));
 		goto out;
 	}
-	rc = write_conf(conf, conf_storage, conf_db);
+	rc = write_conf(conf, conf_storage, conf_db, backup ? abs_backup : NULL);
 	if (rc < 0)
 		set_msg(errmsg, instance_msg("cannot write %s: %s", conf, strerror(-rc)));
 out:
@@ -438,6 +512,8 @@ static int conf_handler(void *user, const char *section, const char *name, const
 		ok = conf_set(&cfg->storage_url, value);
 	} else if (!strcmp(section, "meta") && !strcmp(name, "url")) {
 		ok = conf_set(&cfg->meta_url, value);
+	} else if (!strcmp(section, "restore") && !strcmp(name, "from")) {
+		ok = conf_set(&cfg->restored_from, value);
 	} else if (!strcmp(section, "s3") && !strcmp(name, "profile")) {
 		ok = conf_set(&cfg->s3_profile, value);
 	} else if (!strcmp(section, "s3") && !strcmp(name, "endpoint")) {
@@ -584,5 +660,6 @@ void instance_config_release(struct instance_config *cfg)
 	free(cfg->s3_endpoint);
 	free(cfg->s3_region);
 	free(cfg->cache_dir);
+	free(cfg->restored_from);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -29,6 +29,8 @@ struct instance_config {
 	char *s3_region;    /* may be NULL */
 	char *cache_dir;    /* [cache] dir, absolute (default INSTANCE/cache); NULL: no cache */
 	uint64_t cache_size; /* [cache] size in bytes; 0: no cache */
+	char *restored_from; /* [restore] from: the metadata backup this instance was
+	                        made from (lamfs init --from-backup), or NULL */
 };
 #define INSTANCE_CONFIG_INIT { 0 }
 
@@ -40,6 +42,19 @@ struct instance_config {
  * on failure.  -EEXIST when dir already is an instance or is not empty.
  */
 int instance_init(const char *dir, const char *storage, const char *db, char **errmsg);
+
+/*
+ * instance_init, with the metadata of backup (a file `lamfs backup` wrote)
+ * instead of an empty store: SQLite: its pages copied into the new database;
+ * PostgreSQL (db): pg_restore into that database, which must hold no lamfs
+ * instance yet (-EINVAL otherwise).  storage should be the storage root the
+ * backed-up instance used: the objects are there.  The config records the
+ * backup ([restore] from), so lamfs-repair treats objects without a record
+ * as saved after the backup: listed, never removed.  A backup that is not a
+ * lamfs store is refused and nothing is left.
+ */
+int instance_init_from(const char *dir, const char *storage, const char *db, const char *backup,
+		       char **errmsg);
 
 /* Read INSTANCE/lamfs.conf.  -ENOENT: not an instance; -EBADMSG: bad config
  * (errmsg names the line).  Release with instance_config_release(). */

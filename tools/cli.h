@@ -38,6 +38,7 @@ int cli_cat(int argc, char **argv);
 int cli_get(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_mount(int argc, char **argv);
+int cli_backup(int argc, char **argv);
 
 /* ---- common helpers (cli_common.c) ---- */
 

@@ -120,6 +120,10 @@ static const char *save_problem(int rc)
 		return "a folder exists at this key";
 	case -ENOTDIR:
 		return "a parent of this key is an artifact, not a folder";
+	case -EEXIST:
+		return "storage already holds other bytes under this version's name (saved "
+		       "after the metadata backup this instance was restored from: "
+		       "lamfs-repair INSTANCE --register registers them first)";
 	default:
 		return strerror(-rc);
 	}

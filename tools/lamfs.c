@@ -3,7 +3,7 @@
  *
  *   lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]
  *   lamfs mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]
- *   lamfs ls|info|versions|save|cat|get|status INSTANCE ...   (cli_*.c)
+ *   lamfs ls|info|versions|save|cat|get|status|backup INSTANCE ...   (cli_*.c)
  *   lamfs INSTANCE MOUNTPOINT [-o OPTIONS]   the form mount.fuse3 runs for
  *                                            fstab type fuse.lamfs
  *
@@ -26,7 +26,9 @@ static const char usage_text[] =
 	"usage: lamfs COMMAND [ARGS]\n"
 	"\n"
 	"  init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]\n"
+	"             [--from-backup FILE]\n"
 	"        create an instance: config, metadata store, staging, storage\n"
+	"        (or restore one from a backup)\n"
 	"  mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]\n"
 	"        mount an instance; returns once the mount is ready\n"
 	"        (-f: stay in the foreground, -d: FUSE debug output)\n"
@@ -43,11 +45,30 @@ static const char usage_text[] =
 	"  get INSTANCE KEY|UID DEST\n"
 	"        copy an artifact (any version) to a local file\n"
 	"  status INSTANCE [--json]\n"
-	"        mounts, pending uploads, storage-ongoing records, last errors\n"
+	"        mounts (live or dead), pending uploads, storage-ongoing records,\n"
+	"        last errors\n"
+	"  backup INSTANCE DEST [--json]\n"
+	"        a consistent copy of the metadata, while mounts keep saving\n"
 	"\n"
 	"  None but init and mount need a mount; they open the instance directly.\n"
 	"  Exit status: 0 success, 1 failure, 2 usage error.\n"
 	"  lamfs COMMAND --help shows the options of one command.\n";
+
+static const char init_usage[] =
+	"usage: lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]\n"
+	"                  [--from-backup FILE]\n"
+	"\n"
+	"Create an instance in INSTANCE (made with its missing parents, as mkdir -p;\n"
+	"an existing directory must be empty): config, metadata store, staging,\n"
+	"and local storage in INSTANCE/storage unless --storage says otherwise.\n"
+	"\n"
+	"      --storage PATH|s3://BUCKET[/PREFIX]  where the objects are stored\n"
+	"      --db URL            a PostgreSQL database (postgresql://...) instead of\n"
+	"                          SQLite in INSTANCE/lamfs.db\n"
+	"      --from-backup FILE  the metadata from FILE (written by lamfs backup)\n"
+	"                          instead of an empty store; give the --storage of\n"
+	"                          the backed-up instance (its objects are there)\n"
+	"  -h, --help              this help\n";
 
 static int usage(FILE *out, int status)
 {
@@ -60,10 +81,11 @@ static int cmd_init(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "storage", required_argument, NULL, 's' },
 		{ "db", required_argument, NULL, 'b' },
+		{ "from-backup", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *storage = NULL, *db = NULL;
+	const char *storage = NULL, *db = NULL, *backup = NULL;
 	char *err = NULL;
 	int c, rc;
 
@@ -75,9 +97,11 @@ static int cmd_init(int argc, char **argv)
 		case 'b':
 			db = optarg;
 			break;
+		case 'r':
+			backup = optarg;
+			break;
 		case 'h':
-			printf("usage: lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] "
-			       "[--db URL]\n");
+			fputs(init_usage, stdout);
 			return 0;
 		default:
 			return usage(stderr, EXIT_USAGE);
@@ -87,13 +111,18 @@ static int cmd_init(int argc, char **argv)
 		fprintf(stderr, "lamfs init: expected one INSTANCE directory\n");
 		return EXIT_USAGE;
 	}
-	rc = instance_init(argv[optind], storage, db, &err);
+	rc = instance_init_from(argv[optind], storage, db, backup, &err);
 	if (rc < 0) {
 		fprintf(stderr, "lamfs init: %s\n", err ? err : strerror(-rc));
 		free(err);
 		return 1;
 	}
-	printf("initialised lamfs instance %s\n", argv[optind]);
+	if (backup)
+		printf("initialised lamfs instance %s from the backup %s\n"
+		       "objects saved after the backup: lamfs-repair %s --dry-run lists them\n",
+		       argv[optind], backup, argv[optind]);
+	else
+		printf("initialised lamfs instance %s\n", argv[optind]);
 	return 0;
 }
 
@@ -110,6 +139,7 @@ static const struct {
 	{ "cat", cli_cat },
 	{ "get", cli_get },
 	{ "status", cli_status },
+	{ "backup", cli_backup },
 };
 
 /*
