@@ -45,6 +45,12 @@ struct backend_src {
 	                              user.lamfs.key), so that an object saved after
 	                              a metadata backup can be registered again at
 	                              its key; NULL: none */
+	/* Called with the bytes of fd as a backend reads them to store them,
+	 * in order, once each (the local backend's copy); a backend that reads
+	 * otherwise (S3's parallel parts) does not call it.  Lets the caller
+	 * hash what was sent and show progress.  NULL: none. */
+	void (*on_read)(void *ctx, const void *buf, size_t len);
+	void *on_read_ctx;
 };
 
 /* Listing callback: object name relative to the root, its size.  Non-zero stops. */

@@ -177,8 +177,9 @@ static struct dir_sync *dir_sync_of(struct local_backend *lb, const char *dir)
 	return strcmp(dir, LAMFS_STORAGE_DIR) == 0 ? &lb->sync : NULL;
 }
 
-/* Copy len bytes from in at *off to out by read/write. */
-static int copy_rw(int in, int out, uint64_t *off, uint64_t len)
+/* Copy len bytes from in at *off to out by read/write; src->on_read (when
+ * set) sees every chunk read, in order. */
+static int copy_rw(int in, int out, uint64_t *off, uint64_t len, const struct backend_src *src)
 {
 	char *buf = malloc(LOCAL_IO_SIZE);
 	int rc = buf ? 0 : -ENOMEM;
@@ -194,6 +195,8 @@ static int copy_rw(int in, int out, uint64_t *off, uint64_t len)
 			rc = n < 0 ? local_err() : -EIO;   /* staging shorter than its size */
 			break;
 		}
+		if (src && src->on_read)
+			src->on_read(src->on_read_ctx, buf, (size_t)n);
 		while (rc == 0 && w < n) {
 			ssize_t k = write(out, buf + w, (size_t)(n - w));
 
@@ -211,10 +214,14 @@ static int copy_rw(int in, int out, uint64_t *off, uint64_t len)
 
 /* Copy len bytes from in at *off to out at its position: copy_file_range,
  * falling back to read/write where the kernel or file system cannot. */
-static int copy_range(int in, int out, uint64_t *off, uint64_t len)
+static int copy_range(int in, int out, uint64_t *off, uint64_t len,
+		      const struct backend_src *src)
 {
 	int rc = 0;
 
+	/* Whoever wants to see the bytes gets them through read/write. */
+	if (src->on_read)
+		return copy_rw(in, out, off, len, src);
 	while (rc == 0 && len > 0) {
 		loff_t o = (loff_t)*off;
 		size_t want = len < (1u << 30) ? (size_t)len : (1u << 30);
@@ -224,7 +231,7 @@ static int copy_range(int in, int out, uint64_t *off, uint64_t len)
 			continue;
 		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
 			      errno == EOPNOTSUPP || errno == EBADF)) {
-			rc = copy_rw(in, out, off, len);
+			rc = copy_rw(in, out, off, len, NULL);
 			break;
 		}
 		if (n <= 0) {
@@ -243,12 +250,12 @@ static int fill_temp(int tfd, const struct backend_src *src)
 {
 	uint64_t off = 0;
 	uint64_t half = src->size / 2;
-	int rc = copy_range(src->fd, tfd, &off, half);
+	int rc = copy_range(src->fd, tfd, &off, half, src);
 
 	if (rc == 0)
 		rc = fault_check("backend.put.mid");
 	if (rc == 0)
-		rc = copy_range(src->fd, tfd, &off, src->size - half);
+		rc = copy_range(src->fd, tfd, &off, src->size - half, src);
 	if (rc == 0 && fsync(tfd) < 0)
 		rc = local_err();
 	return rc;

@@ -1004,3 +1004,16 @@ ssize_t core_xattr_list(char *buf, size_t size)
 	}
 	return (ssize_t)need;
 }
+
+/* ---- for save_file.c (core_internal.h) ---- */
+
+void core_record_fill(struct lamfs_record *rec, const char *key, const struct hash_result *hr,
+		      const struct core_attrs *a)
+{
+	fill_record(rec, key, hr, a);
+}
+
+void core_save_undo(struct core *c, const struct lamfs_record *rec, int object_written)
+{
+	save_rollback(c, rec, object_written);
+}

@@ -2,6 +2,7 @@
  * restore.c — registering objects saved after a restored backup (restore.h).
  */
 #include "restore.h"
+#include "save_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -142,7 +143,7 @@ int restore_register(struct core *c, const char *obj, const char *key, struct la
 
 	rc = fetch(c, obj, tmp, sizeof(tmp));
 	if (rc == 0)
-		rc = core_save_path(c, tmp, key, &attrs, out);
+		rc = core_save_file(c, tmp, key, &attrs, NULL, out);
 	if (rc == 0) {
 		key_object(out->uid, out->suffix, mine, sizeof(mine));
 		/* Another uid (a new stem, or the version number was taken): the

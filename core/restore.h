@@ -37,8 +37,9 @@ enum restore_key_source restore_object_key(struct core *c, const char *uid, cons
 const char *restore_key_source_name(enum restore_key_source src);
 
 /*
- * Save the bytes of obj again at key through the core's save sequence (a
- * copy in staging, hashed, flagged, stored, committed).  When the store
+ * Save the bytes of obj again at key through the core's save sequence
+ * (fetched into a file in the staging folder, saved from there:
+ * core_save_file).  When the store
  * gives the same uid (the next version of the stem is this one), the stored
  * object is obj itself; otherwise obj is removed once the new version is
  * committed (its bytes now live under out->uid).  0 or -errno; on failure

@@ -163,15 +163,20 @@ assert_eq "mode recorded from the file" "420" \
 	"$(sql "$inst" "select mode & 4095 from artifact where key = 'runs/2024/f1.txt'")"
 check_store "$inst"
 
-log "a failure in the middle: staging full on the second file"
+log "a failure in the middle: storage full on the second file"
+# lamfs save stores files from where they are (no staging copy), so a full
+# storage disk is what fails a save in the middle: an instance whose storage
+# root is a 2 MiB tmpfs.
 small=$WORK/small.txt big=$WORK/big.bin last=$WORK/last.txt
 printf 'small\n' >"$small"
 random_file "$big" $((3 * MiB))
 printf 'last\n' >"$last"
-mount -t tmpfs -o size=1m tmpfs "$inst/staging"
-before=$(state)
+full_store=$WORK/full-store
+mkdir -p "$full_store"
+mount -t tmpfs -o size=2m tmpfs "$full_store"
+outer=$inst
+inst=$(instance_new full --storage "$full_store")
 run L save "$inst" "$small" "$big" "$last" --prefix mid
-umount "$inst/staging"
 assert_eq "mid failure: exit" 1 "$RC"
 us=$(sql "$inst" "select uid from artifact where key = 'mid/small.txt'")
 assert_match "the first file is saved" '^[0-9A-Za-z]{20}$' "$us"
@@ -181,15 +186,16 @@ assert_match "mid failure: lists what stays saved" "saved before the failure \(t
 assert_match "mid failure: lists what was not saved" "not saved:.*$big.*$last" "$(tr '\n' ' ' <<<"$ERR")"
 assert_eq "mid failure: nothing of big or last" "0" \
 	"$(sql "$inst" "select count(*) from artifact where key in ('mid/big.bin', 'mid/last.txt')")"
-check_store "$inst"
+check_store "$inst" "$full_store"
 log "the same with --json"
-mount -t tmpfs -o size=1m tmpfs "$inst/staging"
 run L save "$inst" "$last" "$big" "$small" --prefix mid2 --json
-umount "$inst/staging"
 assert_eq "mid failure --json: exit" 1 "$RC"
 assert_eq "mid failure --json" "mid2/last.txt|$big|$big $small" \
 	"$(py '"%s|%s|%s" % (" ".join(s["key"] for s in j["saved"]), j["failed"][0]["path"], " ".join(j["not_saved"]))' <<<"$OUT")"
-check_store "$inst"
+assert_match "mid failure --json: error" "no space left" "$(py 'j["error"]' <<<"$OUT")"
+check_store "$inst" "$full_store"
+inst=$outer
+umount "$full_store"
 
 if [[ "${E2E_FAULTS:-1}" == 1 ]]; then
 	log "a failure on the first file: upload denied; nothing saved"
@@ -213,13 +219,17 @@ assert_eq "save beside a mount: exit" 0 "$RC"
 assert_same_file "the mount reads what save stored" "$src/f3.txt" "$mnt/live/f3.txt"
 umount_fs "$mnt"
 
-log "a progress bar on a terminal, none in a pipe"
+log "a progress bar on a terminal, none in a pipe (nor when stdout is no terminal)"
 for i in $(seq 1 12); do random_file "$src/r$i.bin" 100000; done
 err=$("$LAMFS_BIN" save "$inst" "$src"/r*.bin --prefix quiet 2>&1 >/dev/null)
 assert_eq "no progress in a pipe" "" "$err"
 if command -v script >/dev/null; then
-	tty_out=$(script -qec "$LAMFS_BIN save $inst $src/r*.bin --prefix tty >/dev/null" /dev/null | tr '\r' '\n')
-	assert_match "progress on a terminal" "saving \[[#.]{20}\] +[0-9]+%  [0-9]+/12" "$tty_out"
+	tty_err=$(script -qec "$LAMFS_BIN save $inst $src/r*.bin --prefix quiet2 >/dev/null" /dev/null)
+	assert_eq "no progress when stdout is no terminal" "" "$tty_err"
+fi
+if command -v script >/dev/null; then
+	tty_out=$(script -qec "$LAMFS_BIN save $inst $src/r*.bin --prefix tty" /dev/null | tr '\r' '\n')
+	assert_match "progress on a terminal" "(hashing|storing) \[[#.]{20}\] +[0-9]+%  [0-9]+/12  .*/s  ETA" "$tty_out"
 	assert_eq "saved through a terminal" 12 "$(L ls "$inst" tty | wc -l)"
 fi
 check_store "$inst"
