@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,24 +20,7 @@
 #define BACKUP_BUSY_MS 30000       /* wait for a writer's checkpoint at most this long */
 #define CHILD_OUT_MAX 4096         /* stderr of pg_dump/pg_restore kept for the message */
 
-static void set_err(char **errmsg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void set_err(char **errmsg, const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (errmsg) {
-		free(*errmsg);
-		*errmsg = s;
-	} else {
-		free(s);
-	}
-}
+#define set_err(errmsg, ...) instance_set_msg(errmsg, instance_msg(__VA_ARGS__))
 
 int backup_is_pg(const char *url)
 {

@@ -32,7 +32,7 @@ char *instance_msg(const char *fmt, ...)
 	return s;
 }
 
-static void set_msg(char **errmsg, char *msg)
+void instance_set_msg(char **errmsg, char *msg)
 {
 	if (errmsg) {
 		free(*errmsg);
@@ -264,12 +264,12 @@ static int init_restore(const char *dburl, const char *backup, struct meta **m, 
 		if (rc == 0) {
 			meta_close(*m);
 			*m = NULL;
-			set_msg(errmsg, instance_msg("the database %s already holds a lamfs instance; "
+			instance_set_msg(errmsg, instance_msg("the database %s already holds a lamfs instance; "
 						     "restore into an empty database", dburl));
 			return -EEXIST;
 		}
 		if (rc != -ENOENT) {
-			set_msg(errmsg, instance_msg("metadata store %s: %s", dburl, strerror(-rc)));
+			instance_set_msg(errmsg, instance_msg("metadata store %s: %s", dburl, strerror(-rc)));
 			return rc;
 		}
 	} else if (*m) {
@@ -287,7 +287,7 @@ static int init_restore(const char *dburl, const char *backup, struct meta **m, 
 	if (rc == 0)
 		rc = meta_lease_list(*m, lease_drop_cb, *m);
 	if (rc < 0)
-		set_msg(errmsg, instance_msg("%s restored, but it is not a lamfs metadata store "
+		instance_set_msg(errmsg, instance_msg("%s restored, but it is not a lamfs metadata store "
 					     "lamfs can open: %s", backup,
 					     rc == -EPROTO ? "written by a newer lamfs"
 							   : strerror(-rc)));
@@ -311,12 +311,12 @@ int instance_init_from(const char *dir_in, const char *storage, const char *db,
 	 * init fails). */
 	rc = make_dirs(dir_in, 0755, dir_top, sizeof(dir_top));
 	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot create %s: %s", dir_in, strerror(-rc)));
+		instance_set_msg(errmsg, instance_msg("cannot create %s: %s", dir_in, strerror(-rc)));
 		goto out;
 	}
 	if (!realpath(dir_in, dir)) {
 		rc = -errno;
-		set_msg(errmsg, instance_msg("%s: %s", dir_in, strerror(errno)));
+		instance_set_msg(errmsg, instance_msg("%s: %s", dir_in, strerror(errno)));
 		goto out;
 	}
 	conf = path_join(dir, INSTANCE_CONF);
@@ -327,17 +327,17 @@ int instance_init_from(const char *dir_in, const char *storage, const char *db,
 	}
 	if (stat(conf, &st) == 0) {
 		rc = -EEXIST;
-		set_msg(errmsg, instance_msg("%s is already a lamfs instance; nothing changed", dir));
+		instance_set_msg(errmsg, instance_msg("%s is already a lamfs instance; nothing changed", dir));
 		goto out;
 	}
 	rc = dir_empty(dir);
 	if (rc <= 0) {
 		if (rc == 0) {
 			rc = -EEXIST;
-			set_msg(errmsg, instance_msg("%s is not empty; an instance needs an empty "
+			instance_set_msg(errmsg, instance_msg("%s is not empty; an instance needs an empty "
 						     "or new directory; nothing changed", dir));
 		} else {
-			set_msg(errmsg, instance_msg("%s: %s", dir, strerror(-rc)));
+			instance_set_msg(errmsg, instance_msg("%s: %s", dir, strerror(-rc)));
 		}
 		dir_top[0] = '\0';
 		goto out;
@@ -351,13 +351,13 @@ int instance_init_from(const char *dir_in, const char *storage, const char *db,
 		snprintf(storage_in, sizeof(storage_in), "%s", storage);
 		rc = make_dirs(storage, 0755, storage_top, sizeof(storage_top));
 		if (rc < 0) {
-			set_msg(errmsg, instance_msg("cannot create storage root %s: %s", storage,
+			instance_set_msg(errmsg, instance_msg("cannot create storage root %s: %s", storage,
 						     strerror(-rc)));
 			goto out;
 		}
 		if (!realpath(storage, abs)) {
 			rc = -errno;
-			set_msg(errmsg, instance_msg("storage root %s: %s", storage, strerror(errno)));
+			instance_set_msg(errmsg, instance_msg("storage root %s: %s", storage, strerror(errno)));
 			goto out;
 		}
 		root = strdup(abs);
@@ -377,7 +377,7 @@ int instance_init_from(const char *dir_in, const char *storage, const char *db,
 	}
 	if (db && url_has_password(db)) {
 		rc = -EINVAL;
-		set_msg(errmsg, instance_msg("the --db URL holds a password; it would be written to "
+		instance_set_msg(errmsg, instance_msg("the --db URL holds a password; it would be written to "
 					     "%s.  Put it in ~/.pgpass (or PGPASSFILE) and leave it "
 					     "out of the URL", INSTANCE_CONF));
 		goto out;
@@ -395,7 +395,7 @@ int instance_init_from(const char *dir_in, const char *storage, const char *db,
 	}
 	rc = make_dir(staging, 0700);
 	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot create %s: %s", staging, strerror(-rc)));
+		instance_set_msg(errmsg, instance_msg("cannot create %s: %s", staging, strerror(-rc)));
 		goto out;
 	}
 	{
@@ -408,7 +408,7 @@ int instance_init_from(const char *dir_in, const char *storage, const char *db,
 	if (!backup || !backup_is_pg(dburl)) {
 		rc = meta_open(dburl, META_CREATE, &m);
 		if (rc < 0) {
-			set_msg(errmsg, instance_msg("cannot create the metadata store %s: %s",
+			instance_set_msg(errmsg, instance_msg("cannot create the metadata store %s: %s",
 						     dburl, rc == -EEXIST ? "it already exists"
 									  : strerror(-rc)));
 			goto out;
@@ -426,7 +426,7 @@ int instance_init_from(const char *dir_in, const char *storage, const char *db,
 	rc = conf_value_ok(conf_storage) && conf_value_ok(conf_db) &&
 	     (!backup || conf_value_ok(abs_backup)) ? 0 : -EINVAL;
 	if (rc < 0) {
-		set_msg(errmsg, instance_msg("the storage or database location is too long (over "
+		instance_set_msg(errmsg, instance_msg("the storage or database location is too long (over "
 					     "%d bytes) or holds ' ;' or trailing spaces: it could "
 					     "not be read back from %s", CONF_VALUE_MAX,
 					     INSTANCE_CONF));
@@ -434,7 +434,7 @@ int instance_init_from(const char *dir_in, const char *storage, const char *db,
 	}
 	rc = write_conf(conf, conf_storage, conf_db, backup ? abs_backup : NULL);
 	if (rc < 0)
-		set_msg(errmsg, instance_msg("cannot write %s: %s", conf, strerror(-rc)));
+		instance_set_msg(errmsg, instance_msg("cannot write %s: %s", conf, strerror(-rc)));
 out:
 	if (m)
 		meta_close(m);
@@ -588,7 +588,7 @@ int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg
 	memset(cfg, 0, sizeof(*cfg));
 	if (!realpath(dir_in, dir)) {
 		rc = -errno;
-		set_msg(errmsg, instance_msg("%s: %s", dir_in, strerror(errno)));
+		instance_set_msg(errmsg, instance_msg("%s: %s", dir_in, strerror(errno)));
 		goto out;
 	}
 	conf = path_join(dir, INSTANCE_CONF);
@@ -599,7 +599,7 @@ int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg
 	f = fopen(conf, "re");
 	if (!f) {
 		rc = -errno;
-		set_msg(errmsg, errno == ENOENT
+		instance_set_msg(errmsg, errno == ENOENT
 			? instance_msg("%s is not a lamfs instance (no %s; create one with "
 				       "'lamfs init %s')", dir, INSTANCE_CONF, dir_in)
 			: instance_msg("cannot read %s: %s", conf, strerror(errno)));
@@ -609,23 +609,23 @@ int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg
 	if (line != 0 || !cfg->storage_url || !cfg->meta_url || p.version <= 0) {
 		rc = -EBADMSG;
 		if (p.err)
-			set_msg(errmsg, instance_msg("%s: line %d: %s", conf, line, p.err));
+			instance_set_msg(errmsg, instance_msg("%s: line %d: %s", conf, line, p.err));
 		else if (line != 0)
-			set_msg(errmsg, instance_msg("%s: line %d: not valid ini syntax", conf, line));
+			instance_set_msg(errmsg, instance_msg("%s: line %d: not valid ini syntax", conf, line));
 		else
-			set_msg(errmsg, instance_msg("%s: missing [instance] version, [storage] url "
+			instance_set_msg(errmsg, instance_msg("%s: missing [instance] version, [storage] url "
 						     "or [meta] url", conf));
 		goto out;
 	}
 	if (p.version > INSTANCE_CONF_VERSION) {
 		rc = -EPROTO;
-		set_msg(errmsg, instance_msg("%s was written by a newer lamfs (config version %d)",
+		instance_set_msg(errmsg, instance_msg("%s was written by a newer lamfs (config version %d)",
 					     conf, p.version));
 		goto out;
 	}
 	if (cfg->cache_dir && !p.cache_size_set) {
 		rc = -EBADMSG;
-		set_msg(errmsg, instance_msg("%s: [cache] dir is set but not [cache] size: "
+		instance_set_msg(errmsg, instance_msg("%s: [cache] dir is set but not [cache] size: "
 					     "give the cache a size limit (such as 2G)", conf));
 		goto out;
 	}

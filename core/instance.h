@@ -63,5 +63,8 @@ void instance_config_release(struct instance_config *cfg);
 
 /* Format a message into a new string (for *errmsg); NULL on no memory. */
 char *instance_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Put msg (owned, may be NULL) in *errmsg, freeing what was there; with
+ * errmsg NULL, free msg. */
+void instance_set_msg(char **errmsg, char *msg);
 
 #endif

@@ -18,8 +18,6 @@
 #include "log.h"
 #include "meta.h"
 
-#define SAVE_FILE_CHUNK (1u << 20)
-
 /* The bytes the backend reads while storing: hashed, counted, shown. */
 struct sent {
 	struct hash_state *h;
@@ -45,35 +43,28 @@ static int same_stat(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+struct hashing {
+	const struct core_save_progress *pg;
+	uint64_t size;
+};
+
+static void on_hashed(void *ctx, uint64_t done)
+{
+	struct hashing *hg = ctx;
+
+	if (hg->pg && hg->pg->fn)
+		hg->pg->fn(hg->pg->ctx, CORE_SAVE_HASHING, done, hg->size);
+}
+
 /* Read 1: the hashes of the whole file, in hr. */
 static int hash_file(int fd, uint64_t size, const struct core_save_progress *pg,
 		     struct hash_result *hr)
 {
-	struct hash_state *h = NULL;
-	unsigned char *buf = malloc(SAVE_FILE_CHUNK);
-	uint64_t off = 0;
-	int rc = buf ? hash_new(&h) : -ENOMEM;
+	struct hashing hg = { pg, size };
+	int rc = hash_fd_progress(fd, on_hashed, &hg, hr);
 
-	while (rc == 0) {
-		ssize_t n = pread(fd, buf, SAVE_FILE_CHUNK, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			rc = -errno;
-		if (n <= 0)
-			break;
-		hash_update(h, buf, (size_t)n);
-		off += (uint64_t)n;
-		if (pg && pg->fn)
-			pg->fn(pg->ctx, CORE_SAVE_HASHING, off, size);
-	}
-	if (rc == 0)
-		rc = hash_finish(h, fd, hr);
 	if (rc == 0 && hr->size != size)
 		rc = -ESTALE;      /* grew or shrank while it was read */
-	hash_free(h);
-	free(buf);
 	return rc;
 }
 

@@ -20,15 +20,6 @@ run() {
 	ERR=$(cat "$e")
 	rm -f "$o" "$e"
 }
-# record_daemon INST MNT: the daemon holding INST's lock serves MNT (recorded
-# so that lib.sh's exit trap ends it if the test fails).
-record_daemon() {
-	local pid
-	pid=$("$LAMFS_BIN" status "$1" --json | jq_py '" ".join(str(h["pid"]) for h in j["lock_holders"] if not h["exclusive"])')
-	[[ "$pid" =~ ^[0-9]+$ ]] || fail "no single daemon holds $1's lock: '$pid'"
-	mkdir -p "$WORK/.daemons"
-	printf '%s\n' "$pid" >"$(_e2e_pidfile "$2")"
-}
 # kill_daemon MNT: SIGKILL the daemon serving MNT; the mount stays, dead.
 kill_daemon() {
 	local pid

@@ -57,17 +57,6 @@ run() {
 	rm -f "$o" "$e"
 }
 
-# The daemon serving the instance (it holds the instance lock); recorded so
-# that lib.sh's exit trap ends it if the test fails.
-record_daemon() {
-	local pid
-	pid=$("$LAMFS_BIN" status "$1" --json | python3 -c \
-		'import json,sys; print(" ".join(str(h["pid"]) for h in json.load(sys.stdin)["lock_holders"] if not h["exclusive"]))')
-	[[ "$pid" =~ ^[0-9]+$ ]] || fail "no single daemon holds $1's lock: '$pid'"
-	mkdir -p "$WORK/.daemons"
-	echo "$pid" >"$(_e2e_pidfile "$2")"
-	DAEMON=$pid
-}
 
 # wait_listed DIR NAME: ls DIR shows NAME within 30 s.
 wait_listed() {
