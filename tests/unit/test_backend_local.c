@@ -21,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -232,6 +233,63 @@ static void test_consume_replace(void **state)
 	free(back);
 	free(a);
 	free(c);
+}
+
+/* The key goes with the object (user.lamfs.key), copied or linked in; the
+ * reads of a copy are shown to on_read, in order, whole. */
+struct seen {
+	size_t bytes;
+	unsigned char first;
+};
+
+static void on_read_cb(void *ctx, const void *buf, size_t len)
+{
+	struct seen *s = ctx;
+
+	if (!s->bytes && len)
+		s->first = *(const unsigned char *)buf;
+	s->bytes += len;
+}
+
+static void test_key_and_on_read(void **state)
+{
+	unsigned char *a = test_bytes(300000, 21);
+	struct backend *b = open_root();
+	struct test_staging sa, sb;
+	struct seen seen = { 0, 0 };
+	char path[300], got[64];
+	ssize_t n;
+	int consumed = 5;
+
+	(void)state;
+	test_staging_make(&sa, staging, "ka", a, 300000, 0);
+	sa.src.key = "runs/a b.csv";
+	sa.src.on_read = on_read_cb;
+	sa.src.on_read_ctx = &seen;
+	assert_int_equal(backend_put(b, ".lamindb/k1.csv", &sa.src, &consumed), 0);
+	assert_int_equal(consumed, 0);
+	assert_int_equal(seen.bytes, 300000);
+	assert_int_equal(seen.first, a[0]);
+	snprintf(path, sizeof(path), "%s/k1.csv", lamindb);
+	n = getxattr(path, "user.lamfs.key", got, sizeof(got) - 1);
+	if (n < 0 && errno == ENOTSUP) {
+		skip();
+	}
+	assert_int_equal(n, 12);
+	got[n] = '\0';
+	assert_string_equal(got, "runs/a b.csv");
+	test_staging_make(&sb, staging, "kb", a, 1000, 1);
+	sb.src.key = "x/y";
+	assert_int_equal(test_put(b, ".lamindb/k2", &sb), 1);
+	snprintf(path, sizeof(path), "%s/k2", lamindb);
+	n = getxattr(path, "user.lamfs.key", got, sizeof(got) - 1);
+	assert_int_equal(n, 3);
+	assert_int_equal(backend_remove(b, ".lamindb/k1.csv"), 0);
+	assert_int_equal(backend_remove(b, ".lamindb/k2"), 0);
+	test_staging_drop(&sa);
+	test_staging_drop(&sb);
+	backend_free(b);
+	free(a);
 }
 
 /* ---- many threads at once ---- */
@@ -572,6 +630,7 @@ int main(void)
 		cmocka_unit_test(test_open_urls),
 		cmocka_unit_test(test_replace_under_reader),
 		cmocka_unit_test(test_consume_replace),
+		cmocka_unit_test(test_key_and_on_read),
 		cmocka_unit_test(test_concurrent_puts),
 		cmocka_unit_test(test_fault_mid),
 		cmocka_unit_test(test_crash_mid_and_cleanup),
