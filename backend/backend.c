@@ -174,8 +174,12 @@ int backend_put(struct backend *b, const char *obj, const struct backend_src *sr
 			}
 			goto out;
 		}
-		if (rc == -ENOENT)
-			rc = 0;
+		/* Cannot tell (a 403 on HEAD, a timeout): the put itself says
+		 * what the store thinks of it, as it did before the check. */
+		if (rc != -ENOENT)
+			log_warn("backend %s: cannot check whether %s exists (%s); storing it",
+				 b->ops->name, obj, strerror(-rc));
+		rc = 0;
 	}
 	if (rc == 0)
 		rc = b->ops->put(b, obj, src, consumed);

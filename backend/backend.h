@@ -95,8 +95,9 @@ struct backend_ops {
 	/* put itself refuses atomically to replace an object (local:
 	 * renameat2 RENAME_NOREPLACE).  0: backend_put() checks first with
 	 * stat (S3: a HEAD), which a concurrent writer of the same name
-	 * could race; lamfs's names carry fresh uids, so only a restored
-	 * backup's next versions can meet an object. */
+	 * could race, and which only refuses when it sees the object (a HEAD
+	 * that fails lets the put go on); lamfs's names carry fresh uids, so
+	 * only a restored backup's next versions can meet an object. */
 	int put_noreplace;
 };
 

@@ -310,6 +310,24 @@ static int live_lease(struct core *c, struct meta_lease *blocker)
 	return rc;
 }
 
+/* A usage error with --json on the command line: the JSON report is an
+ * object with error, as for every other failure.  Returns EXIT_USAGE. */
+static int usage_json(int argc, char **argv, const char *msg)
+{
+	json_object *o;
+	int i, json = 0;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		json |= !strcmp(argv[i], "--json");
+	if (json && (o = json_object_new_object())) {
+		json_object_object_add(o, "error", json_object_new_string(msg));
+		json_object_object_add(o, "exit", json_object_new_int(EXIT_USAGE));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	}
+	return EXIT_USAGE;
+}
+
 /* ------------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -358,12 +376,12 @@ int main(int argc, char **argv)
 			return EXIT_CLEAN;
 		default:
 			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			return usage_json(argc, argv, "usage error (--help shows every option)");
 		}
 	}
 	if (optind + 1 != argc) {
 		fprintf(stderr, "lamfs-repair: expected one INSTANCE directory (--help for usage)\n");
-		return EXIT_USAGE;
+		return usage_json(argc, argv, "expected one INSTANCE directory");
 	}
 	instance = argv[optind];
 	/* The core logs to stderr; its routine notes would only repeat our report. */

@@ -106,6 +106,13 @@ for cmd in "ls $inst nothere" "info $inst nothere" "versions $inst nothere" "sta
 	e=$(py 'j["error"] + "|" + str(j["exit"])' <<<"$OUT") || fail "lamfs $cmd --json: no JSON error object: $OUT"
 	assert_match "lamfs $cmd --json: error and exit" "^.+\|$RC\$" "$e"
 done
+for args in "$WORK/nope" "--bogus $inst" ""; do
+	# shellcheck disable=SC2086 # split on purpose
+	run "$(dirname "$LAMFS_BIN")/lamfs-repair" $args --json
+	[[ $RC == 8 || $RC == 16 ]] || fail "lamfs-repair $args --json: exit $RC"
+	e=$(py 'j["error"] + "|" + str(j["exit"])' <<<"$OUT") || fail "lamfs-repair $args --json: no JSON error object: $OUT"
+	assert_match "lamfs-repair $args --json: error and exit" "^.+\|$RC\$" "$e"
+done
 refused "two files at one key" "$src/other/f1.txt: key 'f1.txt' is taken by $src/f1.txt" \
 	"$src/f1.txt" "$src/other/f1.txt"
 refused "a folder at the key" "key 'data' is a folder" "$src/f2.txt" --key data
