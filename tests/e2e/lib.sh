@@ -284,6 +284,20 @@ mount_fs() {
 	printf '%s\n' "$pid" >"$(_e2e_pidfile "$mnt")"
 }
 
+# run CMD ARGS...: run it with stdin from /dev/null; its exit status in RC,
+# its stdout in OUT, its stderr in ERR (a failure does not stop the test).
+run() {
+	local o e
+	o=$(mktemp "$WORK/.out.XXXXXX")
+	e=$(mktemp "$WORK/.err.XXXXXX")
+	RC=0
+	"$@" >"$o" 2>"$e" </dev/null || RC=$?
+	# shellcheck disable=SC2034 # the same helper as in the other tests
+	OUT=$(cat "$o")
+	ERR=$(cat "$e")
+	rm -f "$o" "$e"
+}
+
 # record_daemon INST MNT: the daemon serving INST (the one holding its lock
 # shared) serves MNT, mounted by mount(8) or mount.lamfs rather than
 # mount_fs; recorded so that the exit trap ends it if the test fails, and

@@ -10,16 +10,6 @@ e2e_begin
 
 HELPER=$(dirname "$LAMFS_BIN")/mount.lamfs
 jq_py() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
-run() {
-	local o e
-	o=$(mktemp "$WORK/.out.XXXXXX")
-	e=$(mktemp "$WORK/.err.XXXXXX")
-	RC=0
-	"$@" >"$o" 2>"$e" </dev/null || RC=$?
-	OUT=$(cat "$o")
-	ERR=$(cat "$e")
-	rm -f "$o" "$e"
-}
 # kill_daemon MNT: SIGKILL the daemon serving MNT; the mount stays, dead.
 kill_daemon() {
 	local pid

@@ -45,17 +45,6 @@ mkdir -p /usr/local/bin
 place /usr/local/bin/lamfs "$LAMFS_BIN"
 
 # ----------------------------------------------------------------- helpers
-run() {
-	local o e
-	o=$(mktemp "$WORK/.out.XXXXXX")
-	e=$(mktemp "$WORK/.err.XXXXXX")
-	RC=0
-	"$@" >"$o" 2>"$e" </dev/null || RC=$?
-	# shellcheck disable=SC2034 # the same helper as in the other tests
-	OUT=$(cat "$o")
-	ERR=$(cat "$e")
-	rm -f "$o" "$e"
-}
 
 
 # wait_listed DIR NAME: ls DIR shows NAME within 30 s.
