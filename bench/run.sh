@@ -698,6 +698,7 @@ w_seqread() {
 	tmo dd if="$m/r/read.bin" of=/dev/null bs=1M status=none
 	t1=$(now)
 	emit seqread MBps MB/s higher "$t" "$r" "$(div "$SEQ_MB" "$(sub "$t0" "$t1")")"
+	[[ $t == native ]] || emit seqread rss_MiB MiB lower "$t" "$r" "$(rss_of "$t")"
 	umount_t "$t"
 }
 
