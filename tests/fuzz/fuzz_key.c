@@ -1,5 +1,5 @@
 /*
- * fuzz_key.c — key and name validation, suffix extraction, split (core/key.c).
+ * fuzz_key.c — key and name validation, suffix extraction, split (base/key.c).
  *
  * The input is a key (up to the first NUL).  Besides memory safety (every
  * output buffer is heap-allocated at exactly its documented size, so ASan
