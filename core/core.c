@@ -705,57 +705,6 @@ out:
 	return rc;
 }
 
-int core_save_path(struct core *c, const char *path, const char *key,
-		   const struct core_attrs *attrs, struct lamfs_record *out)
-{
-	struct core_stage *s = NULL;
-	char *buf = NULL;
-	uint64_t off = 0;
-	ssize_t n, w;
-	int fd = -1, rc;
-
-	rc = key_check(key);
-	if (rc < 0)
-		goto out;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	buf = malloc(1u << 20);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = core_stage_open(c, NULL, &s);
-	if (rc < 0)
-		goto out;
-	for (;;) {
-		n = read(fd, buf, 1u << 20);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		w = core_stage_write(s, buf, (size_t)n, off);
-		if (w < 0) {
-			rc = (int)w;
-			goto out;
-		}
-		off += (uint64_t)n;
-	}
-	rc = core_save(c, s, key, attrs, out);
-out:
-	core_stage_free(s);
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
 /* ---- namespace ---- */
 
 int core_unlink(struct core *c, const char *key)

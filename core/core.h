@@ -183,7 +183,9 @@ int core_rollback_flagged(struct core *c, const char *uid);
 /* The staging path of a flagged record's bytes: INSTANCE/staging/<uid>. */
 void core_staging_path(const struct core *c, const char *uid, char *out, size_t outlen);
 
-/* Save a local file (CLI `lamfs save`): stage a copy, then core_save. */
+/* Save a local file (CLI `lamfs save`): a writer of the open-file API
+ * (open.h) that copies the file in and saves it (core_save); in open.c.
+ * attrs NULL: mode 0644, the caller's ids, mtime now (as core_save). */
 int core_save_path(struct core *c, const char *path, const char *key,
 		   const struct core_attrs *attrs, struct lamfs_record *out);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lease.h"
+#include "deadline.h"
 #include "log.h"
 #include "uid.h"
 
@@ -110,13 +111,7 @@ static void *renew_thread(void *arg)
 
 	pthread_mutex_lock(&l->lock);
 	while (!l->stop) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += wait_ms / 1000;
-		until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		deadline_after_ms(CLOCK_MONOTONIC, (long)wait_ms, &until);
 		while (!l->stop && pthread_cond_timedwait(&l->wake, &l->lock, &until) == 0)
 			;
 		if (l->stop)

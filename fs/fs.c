@@ -2,13 +2,12 @@
  * fs.c — FUSE adapters over the core (libfuse 3, high-level path API,
  * multithreaded).
  *
- * Open files: a writer owns a core stage (its private staging file) and saves
- * it on flush (so close() returns the save's errno), fsync, and release.  A
- * file this mount is still writing is visible to this mount through the list
- * of live writers; other mounts see only committed records.
+ * Handlers translate requests into core calls.  Open files, this mount's
+ * writers and when they save belong to the core's open-file table
+ * (core/open.h); what stays here is the kernel's side: its caches (names,
+ * attributes, directory snapshots) and the /.lamfs tree.
  *
- * Lock order: fs.lock (the live-writer list, keys, refcounts) before a file's
- * own lock.  Core calls are made with at most a file lock held.
+ * fs.lock guards only the stale names; it is never held across a core call.
  */
 #define FUSE_USE_VERSION 35
 
@@ -32,45 +31,16 @@
 
 #include "core.h"
 #include "lease.h"
+#include "open.h"
 #include "upq.h"
 #include "key.h"
 #include "log.h"
 
-struct fs_file {
-	pthread_mutex_t lock;        /* guards stage, reader, attrs, rec */
-	int refs;                    /* fs.lock */
-	struct fs_file *next;        /* live-writer list; fs.lock */
-	struct fs_file *prev;
-	char key[LAMFS_KEY_MAX + 1]; /* fs.lock (renames change it) */
-	int unlinked;                /* fs.lock: removed while open; discard */
-	int append;
-	pid_t opener;                /* thread that opened it (see lamfs_truncate) */
-	struct core_stage *stage;    /* writers */
-	struct core_attrs attrs;     /* writers: recorded at save */
-	int mtime_explicit;          /* utimens after the last write */
-	int error;                   /* a write or truncate failed (-errno): the
-	                                content is incomplete and is never saved;
-	                                flush/fsync report it */
-	int flushed;                 /* fs.lock: a close() came (flush) */
-	int uploading;               /* the last save went to the write-back queue */
-	int touched;                 /* written or ftruncated: the next flush saves.
-	                                A file only created or opened with O_TRUNC
-	                                is saved at release instead, so the close of
-	                                a dup'ed fd (a shell's `>`) makes no empty
-	                                version before the writes */
-	int64_t base_id;             /* fs.lock: latest committed record of key at
-	                                open (0: none, -1: renamed); superseded() */
-	struct fs_file *shared;      /* readers served by a live writer */
-	struct core_reader *reader;  /* readers of a committed version */
-	struct lamfs_record rec;     /* readers: the version being read */
-};
-
 struct fs {
 	struct core *core;
-	pthread_mutex_t lock;
-	struct fs_file *writers;     /* live writers, newest first */
+	pthread_mutex_t lock;        /* guards stale */
+	struct core_files *files;    /* the open files (core/open.h) */
 	struct upq *upq;             /* -o writeback: the upload queue, else NULL */
-	pthread_cond_t released;     /* fs.lock: a writer left the list (release) */
 	struct inval *inval;         /* kernel cache invalidation; NULL: timeout 0 */
 	double cache_timeout;        /* entry and attribute timeout, seconds */
 	uint64_t drops;              /* atomic: cache_drop calls so far */
@@ -122,8 +92,7 @@ static const char *path_key(const char *path)
  * What it cannot know (a save committed or failed at close, a write-back
  * upload done) is invalidated here, through the invalidation thread; with
  * wait, the caller replies only after the kernel has dropped its cache (so a
- * stat right after close() is exact).  cache_drop_file() copies a writer's
- * key under fs.lock (renames change it).  Every call also marks directory
+ * stat right after close() is exact).  Every call also marks directory
  * snapshots read before it as stale (dir_fresh).
  */
 static void cache_drop(struct fs *fs, const char *key, int wait)
@@ -135,18 +104,6 @@ static void cache_drop(struct fs *fs, const char *key, int wait)
 
 	if (wait)
 		inval_wait(fs->inval, t, INVAL_WAIT_MS);
-}
-
-static void cache_drop_file(struct fs *fs, struct fs_file *f, int wait)
-{
-	char key[LAMFS_KEY_MAX + 1];
-
-	if (!fs->inval)
-		return;
-	pthread_mutex_lock(&fs->lock);
-	memcpy(key, f->key, sizeof(key));
-	pthread_mutex_unlock(&fs->lock);
-	cache_drop(fs, key, wait);
 }
 
 static int64_t now_ns(void)
@@ -215,182 +172,6 @@ static int special_getattr(const char *path, struct stat *st)
 	return rc;
 }
 
-/* ---- live writers ---- */
-
-static struct fs_file *file_new(void)
-{
-	struct fs_file *f = calloc(1, sizeof(*f));
-
-	if (f) {
-		pthread_mutex_init(&f->lock, NULL);
-		f->refs = 1;
-	}
-	return f;
-}
-
-static void file_unref_locked(struct fs_file *f)
-{
-	if (--f->refs > 0)
-		return;
-	core_stage_free(f->stage);
-	core_reader_close(f->reader);
-	pthread_mutex_destroy(&f->lock);
-	free(f);
-}
-
-static void file_unref(struct fs *fs, struct fs_file *f)
-{
-	pthread_mutex_lock(&fs->lock);
-	file_unref_locked(f);
-	pthread_mutex_unlock(&fs->lock);
-}
-
-static void writer_add(struct fs *fs, struct fs_file *f)
-{
-	pthread_mutex_lock(&fs->lock);
-	f->next = fs->writers;
-	f->prev = NULL;
-	if (fs->writers)
-		fs->writers->prev = f;
-	fs->writers = f;
-	pthread_mutex_unlock(&fs->lock);
-}
-
-static void writer_remove_locked(struct fs *fs, struct fs_file *f)
-{
-	if (f->prev)
-		f->prev->next = f->next;
-	else if (fs->writers == f)
-		fs->writers = f->next;
-	if (f->next)
-		f->next->prev = f->prev;
-	f->next = f->prev = NULL;
-}
-
-/* Newest live writer of key, with a reference taken; NULL when none. */
-static struct fs_file *writer_find_by(struct fs *fs, const char *key, pid_t opener)
-{
-	struct fs_file *f;
-
-	/* With an opener: only a writer not closed yet (a closed one waits for
-	 * its release, which the kernel sends a moment after close() returned). */
-	pthread_mutex_lock(&fs->lock);
-	for (f = fs->writers; f; f = f->next)
-		if (!f->unlinked && !strcmp(f->key, key) &&
-		    (!opener || (f->opener == opener && !f->flushed)))
-			break;
-	if (f)
-		f->refs++;
-	pthread_mutex_unlock(&fs->lock);
-	return f;
-}
-
-static struct fs_file *writer_find(struct fs *fs, const char *key)
-{
-	return writer_find_by(fs, key, 0);
-}
-
-/*
- * A file only created or truncated and then closed is saved at release, which
- * the kernel sends a moment after close() returned.  An open of the same name
- * waits for that save (at most SETTLE_MS), so `: > f; cat f` reads the empty
- * file and `: > f; echo x > f` ends with x.  (Without kernel caching, the
- * next open's LOOKUP waited on the writer's lock; with it, the open must.)
- * Also waits out a save in progress (the writer's lock).
- */
-#define SETTLE_MS 1000
-
-static void settle_key(struct fs *fs, const char *key)
-{
-	struct timespec ts;
-	struct fs_file *f;
-	int pending = 0, rc = 0;
-
-	f = writer_find(fs, key);
-	if (!f)
-		return;
-	pthread_mutex_lock(&f->lock); /* a save in progress ends first */
-	pthread_mutex_unlock(&f->lock);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += SETTLE_MS / 1000;
-	ts.tv_nsec += (SETTLE_MS % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&fs->lock);
-	for (;;) {
-		pending = f->flushed && !f->touched && !f->error && !f->unlinked && f->stage &&
-			  (f->next || f->prev || fs->writers == f);
-		if (!pending || rc != 0)
-			break;
-		rc = pthread_cond_timedwait(&fs->released, &fs->lock, &ts);
-	}
-	file_unref_locked(f);
-	pthread_mutex_unlock(&fs->lock);
-}
-
-/* 1 when a live writer's key is key or lies under folder key. */
-static int writer_under(struct fs *fs, const char *key)
-{
-	size_t n = strlen(key);
-	struct fs_file *f;
-	int found = 0;
-
-	pthread_mutex_lock(&fs->lock);
-	for (f = fs->writers; f && !found; f = f->next)
-		found = !f->unlinked && !strncmp(f->key, key, n) && f->key[n] == '/';
-	pthread_mutex_unlock(&fs->lock);
-	return found;
-}
-
-/*
- * Write-back: this mount's own saves at key that are still uploading are
- * hidden, like any storage-ongoing record; a lookup or open of that key on
- * this mount waits (at most LAMFS_WB_WAIT seconds, default 30) for them, so
- * `cp a b && cat b` and `cp h f && echo x >> f` see the bytes just written.
- */
-static void wait_pending(struct fs *fs, const char *key)
-{
-	static long wait_ms = -1;
-	const char *v;
-
-	if (!fs->upq)
-		return;
-	if (wait_ms < 0) {
-		v = getenv("LAMFS_WB_WAIT");
-		wait_ms = (v && atol(v) >= 0) ? atol(v) * 1000 : 30000;
-	}
-	if (upq_wait_key(fs->upq, key, wait_ms) == -ETIMEDOUT)
-		log_warn("write-back: %s is still uploading; answering without it", key);
-}
-
-/* Write-back: when this mount's newest pending save at key is newer than what
- * e holds (committed or nothing), put it in e and say 1. */
-static int newer_pending(struct fs *fs, const char *key, struct meta_entry *e)
-{
-	struct lamfs_record p;
-
-	if (!fs->upq || upq_newest_pending(fs->upq, key, &p) < 0)
-		return 0;
-	if (e->type == META_FILE && e->rec.id > p.id)
-		return 0;
-	e->type = META_FILE;
-	e->rec = p;
-	return 1;
-}
-
-/* 1 when this mount has a live writer at path (a file not saved yet). */
-static int writer_find_exists(const char *path)
-{
-	struct fs *fs = fs_get();
-	struct fs_file *f = writer_find(fs, path_key(path));
-
-	if (f)
-		file_unref(fs, f);
-	return f != NULL;
-}
-
 /* ---- attributes ---- */
 
 /* st_blksize of files: the largest write the kernel sends (max_write, 1 MiB
@@ -440,84 +221,29 @@ static void root_attrs(const struct fs *fs, struct stat *st)
 	st->st_ctim = st->st_mtim;
 }
 
-/* Attributes of a live writer; caller holds f->lock. */
-static void stat_writer(struct fs_file *f, struct stat *st)
-{
-	uint64_t size = core_stage_size(f->stage);
-
-	memset(st, 0, sizeof(*st));
-	st->st_mode = S_IFREG | (f->attrs.mode & 07777);
-	st->st_nlink = 1;
-	st->st_uid = f->attrs.owner_uid;
-	st->st_gid = f->attrs.owner_gid;
-	st->st_size = (off_t)size;
-	st->st_blocks = (blkcnt_t)((size + 511) / 512);
-	st->st_blksize = FS_IO_BLOCK;
-	ns_to_ts(f->attrs.mtime_ns ? f->attrs.mtime_ns : now_ns(), &st->st_mtim);
-	st->st_atim = st->st_mtim;
-	st->st_ctim = st->st_mtim;
-}
-
-/* 1 when a close() of f came (its release may not have yet). */
-static int writer_closed(struct fs *fs, struct fs_file *f)
-{
-	int closed;
-
-	pthread_mutex_lock(&fs->lock);
-	closed = f->flushed;
-	pthread_mutex_unlock(&fs->lock);
-	return closed;
-}
-
 static int lamfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
-	struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
+	struct core_file *f = fi ? (struct core_file *)(uintptr_t)fi->fh : NULL;
 	struct meta_entry e;
-	int rc = 0, saved;
+	int rc = 0;
 
 	if (special_path(path, NULL))
 		return special_getattr(path, st);
-	if (f && f->shared)
-		f = f->shared;
-	if (f && f->stage) {
-		pthread_mutex_lock(&f->lock);
-		stat_writer(f, st);
-		pthread_mutex_unlock(&f->lock);
-		return 0;
-	}
-	if (f && f->reader) {
-		/* The kernel asks with the reader's handle when a read runs past its
-		 * idea of the size: answer with the version being read. */
-		stat_record(&f->rec, st);
+	/* With a handle (fstat, or a read past the kernel's idea of the size):
+	 * what that handle reads.  By name: this mount's file being written,
+	 * when there is one (the kernel's fstat and O_APPEND offsets go by name,
+	 * and readers never use the kernel's size: they read with direct_io),
+	 * else what is committed. */
+	if (f || (path && core_files_writer_attr(fs->files, path_key(path), &e.rec))) {
+		if (f)
+			core_file_attr(f, &e.rec);
+		stat_record(&e.rec, st);
 		return 0;
 	}
 	if (!path)
 		return -ENOENT; /* a removed file without its handle: nothing to say */
-	/* By name: this mount's file that is being written, when there is one
-	 * (the kernel's fstat and O_APPEND offsets go by name, and readers never
-	 * use the kernel's size: they read with direct_io), else what is
-	 * committed. */
-	f = writer_find(fs, path_key(path));
-	if (f) {
-		pthread_mutex_lock(&f->lock);
-		/* Closed, its bytes committed, only its release to come: what is
-		 * committed answers (a truncate by name may have made a newer
-		 * version meanwhile). */
-		saved = writer_closed(fs, f) && !f->error && !f->uploading &&
-			!core_stage_dirty(f->stage);
-		if (!saved)
-			stat_writer(f, st);
-		pthread_mutex_unlock(&f->lock);
-		file_unref(fs, f);
-		if (!saved)
-			return 0;
-	}
-	rc = core_lookup(fs->core, path_key(path), &e);
-	if (rc == -ENOENT && fs->upq) {
-		wait_pending(fs, path_key(path));
-		rc = core_lookup(fs->core, path_key(path), &e);
-	}
+	rc = core_files_lookup(fs->files, path_key(path), &e);
 	if (rc == 0 && e.type == META_FILE)
 		stat_record(&e.rec, st);
 	else if (rc == 0)
@@ -626,7 +352,6 @@ static void dir_refresh(struct fs *fs, const char *key, struct dir_ent *e)
 {
 	char k[LAMFS_KEY_MAX + 2];
 	struct meta_entry me;
-	struct fs_file *f;
 	int n;
 
 	if (!e->plus)
@@ -635,12 +360,7 @@ static void dir_refresh(struct fs *fs, const char *key, struct dir_ent *e)
 	n = snprintf(k, sizeof(k), "%s%s%s", key, key[0] ? "/" : "", e->name);
 	if (n < 0 || (size_t)n > LAMFS_KEY_MAX)
 		return;
-	f = writer_find(fs, k);
-	if (f) {
-		file_unref(fs, f);
-		return;
-	}
-	if (core_lookup(fs->core, k, &me) < 0)
+	if (core_files_has_writer(fs->files, k) || core_lookup(fs->core, k, &me) < 0)
 		return;
 	if (me.type == META_DIR)
 		stat_folder(&me.dir, &e->st);
@@ -714,36 +434,6 @@ static int readdir_cb(void *ctx, const char *name, const struct meta_entry *e)
 	return r->rc < 0 ? 1 : 0;
 }
 
-/* Collect the names of live writers directly inside folder key. */
-static int live_names(struct fs *fs, const char *key, struct readdir_ctx *r)
-{
-	char parent[LAMFS_KEY_MAX + 1];
-	struct fs_file *f;
-	size_t n = 0, cap = 0;
-	const char *name;
-	int rc = 0;
-
-	pthread_mutex_lock(&fs->lock);
-	for (f = fs->writers; f; f = f->next)
-		cap++;
-	if (cap) {
-		r->live = calloc(cap, sizeof(*r->live));
-		r->seen = calloc(cap, sizeof(*r->seen));
-		if (!r->live || !r->seen)
-			rc = -ENOMEM;
-	}
-	for (f = fs->writers; f && rc == 0; f = f->next) {
-		if (f->unlinked)
-			continue;
-		name = key_split(f->key, parent);
-		if (!strcmp(parent, key))
-			snprintf(r->live[n++], LAMFS_NAME_MAX + 1, "%s", name);
-	}
-	pthread_mutex_unlock(&fs->lock);
-	r->nlive = n;
-	return rc;
-}
-
 /* Read folder key into d: ".", "..", the committed entries, then this
  * mount's files not saved yet. */
 static int dir_load(struct fs *fs, const char *key, struct fs_dir *d)
@@ -755,7 +445,9 @@ static int dir_load(struct fs *fs, const char *key, struct fs_dir *d)
 	dir_clear(d);
 	d->drops = __atomic_load_n(&fs->drops, __ATOMIC_SEQ_CST);
 	d->loaded_ms = mono_ms();
-	rc = live_names(fs, key, &r);
+	rc = core_files_live_names(fs->files, key, &r.live, &r.nlive);
+	if (rc == 0 && r.nlive && !(r.seen = calloc(r.nlive, sizeof(*r.seen))))
+		rc = -ENOMEM;
 	if (rc == 0)
 		rc = dir_add(d, ".", NULL, S_IFDIR);
 	if (rc == 0)
@@ -872,127 +564,36 @@ static int lamfs_rmdir(const char *path)
 
 	if (special_path(path, NULL))
 		return -EROFS;
-	if (writer_under(fs, path_key(path)))
-		return -ENOTEMPTY;
-	rc = core_rmdir(fs->core, path_key(path));
+	rc = core_files_rmdir(fs->files, path_key(path));
 	cache_drop(fs, path_key(path), 0);
 	return rc;
 }
 
 /* ---- names ---- */
 
-/*
- * Before the committed bytes of key go (unlink, rename over it), give every
- * live writer of key that has not copied them yet its own copy: a program
- * holding the file open keeps reading and writing it, as on a disk.
- */
-static void materialize_writers(struct fs *fs, const char *key)
-{
-	struct fs_file *f, **list = NULL;
-	size_t n = 0, cap = 0, i;
-	int rc;
-
-	pthread_mutex_lock(&fs->lock);
-	for (f = fs->writers; f; f = f->next) {
-		if (f->unlinked || strcmp(f->key, key))
-			continue;
-		if (n == cap) {
-			struct fs_file **p = realloc(list, (cap ? 2 * cap : 4) * sizeof(*p));
-
-			if (!p)
-				break;
-			list = p;
-			cap = cap ? 2 * cap : 4;
-		}
-		f->refs++;
-		list[n++] = f;
-	}
-	pthread_mutex_unlock(&fs->lock);
-	for (i = 0; i < n; i++) {
-		pthread_mutex_lock(&list[i]->lock);
-		rc = core_stage_materialize(list[i]->stage);
-		if (rc < 0 && !list[i]->error)
-			list[i]->error = rc;
-		pthread_mutex_unlock(&list[i]->lock);
-		file_unref(fs, list[i]);
-	}
-	free(list);
-}
-
 static int lamfs_unlink(const char *path)
 {
 	struct fs *fs = fs_get();
-	const char *key = path_key(path);
-	struct fs_file *f;
-	int live = 0, rc;
+	int rc;
 
 	if (special_path(path, NULL))
 		return -EROFS;
-	materialize_writers(fs, key);
-	rc = core_unlink(fs->core, key);
-	pthread_mutex_lock(&fs->lock);
-	for (f = fs->writers; f; f = f->next) {
-		if (!f->unlinked && !strcmp(f->key, key)) {
-			f->unlinked = 1; /* written but removed before close: discard */
-			live = 1;
-		}
-	}
-	pthread_mutex_unlock(&fs->lock);
-	cache_drop(fs, key, 0);
-	return (rc == -ENOENT && live) ? 0 : rc;
-}
-
-/* Move live writers' keys along with a rename (a file, or a folder's subtree). */
-static int rename_writers(struct fs *fs, const char *from, const char *to)
-{
-	size_t n = strlen(from);
-	struct fs_file *f;
-	int moved = 0;
-
-	pthread_mutex_lock(&fs->lock);
-	for (f = fs->writers; f; f = f->next) {
-		if (f->unlinked)
-			continue;
-		if (!strcmp(f->key, to)) {
-			f->unlinked = 1; /* replaced by the rename */
-		} else if (!strcmp(f->key, from)) {
-			snprintf(f->key, sizeof(f->key), "%s", to);
-			f->base_id = -1; /* renamed over `to` on purpose: never superseded */
-			moved = 1;
-		} else if (!strncmp(f->key, from, n) && f->key[n] == '/' &&
-			   strlen(to) + strlen(f->key + n) <= LAMFS_KEY_MAX) {
-			size_t tl = strlen(to), rest = strlen(f->key + n);
-
-			memmove(f->key + tl, f->key + n, rest + 1);
-			memcpy(f->key, to, tl);
-			moved = 1;
-		}
-	}
-	pthread_mutex_unlock(&fs->lock);
-	return moved;
+	rc = core_files_unlink(fs->files, path_key(path));
+	cache_drop(fs, path_key(path), 0);
+	return rc;
 }
 
 static int lamfs_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct fs *fs = fs_get();
-	unsigned mflags = 0;
-	int rc, moved;
+	int rc;
 
 	if (special_path(from, NULL) || special_path(to, NULL))
 		return -EROFS;
 	if (flags & ~(unsigned)RENAME_NOREPLACE)
 		return -EINVAL; /* RENAME_EXCHANGE, RENAME_WHITEOUT: not supported */
-	if (writer_under(fs, path_key(to)))
-		return -ENOTEMPTY; /* the target folder holds a file being written */
-	materialize_writers(fs, path_key(to));
-	if (flags & RENAME_NOREPLACE)
-		mflags |= META_RENAME_NOREPLACE;
-	rc = core_rename(fs->core, path_key(from), path_key(to), mflags);
-	if (rc == 0 || rc == -ENOENT) {
-		moved = rename_writers(fs, path_key(from), path_key(to));
-		if (rc == -ENOENT && moved)
-			rc = 0; /* only this mount's unsaved file had that name */
-	}
+	rc = core_files_rename(fs->files, path_key(from), path_key(to),
+			       (flags & RENAME_NOREPLACE) ? META_RENAME_NOREPLACE : 0);
 	/* The kernel moves its own entries (a folder's with all below it); these
 	 * drop what it may hold for the names themselves. */
 	cache_drop(fs, path_key(from), 0);
@@ -1028,36 +629,15 @@ static int setattr_common(const char *path, struct fuse_file_info *fi, unsigned 
 			  const struct meta_attr *a)
 {
 	struct fs *fs = fs_get();
-	struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
-	int rc, live = 0;
+	struct core_file *f = fi ? (struct core_file *)(uintptr_t)fi->fh : NULL;
+	int rc;
 
 	if (special_path(path, NULL))
 		return -EROFS;
-	if (!(f && f->stage))
-		f = path ? writer_find(fs, path_key(path)) : NULL;
-	else
-		pthread_mutex_lock(&fs->lock), f->refs++, pthread_mutex_unlock(&fs->lock);
-	if (f && f->stage) {
-		pthread_mutex_lock(&f->lock);
-		if (mask & META_ATTR_MODE)
-			f->attrs.mode = a->mode;
-		if (mask & META_ATTR_OWNER_UID)
-			f->attrs.owner_uid = a->owner_uid;
-		if (mask & META_ATTR_OWNER_GID)
-			f->attrs.owner_gid = a->owner_gid;
-		if (mask & META_ATTR_MTIME) {
-			f->attrs.mtime_ns = a->mtime_ns;
-			f->mtime_explicit = 1;
-		}
-		pthread_mutex_unlock(&f->lock);
-		live = 1;
-	}
-	if (f)
-		file_unref(fs, f);
-	rc = path ? core_setattr(fs->core, path_key(path), mask, a) : -ENOENT;
+	rc = core_files_setattr(fs->files, f, path ? path_key(path) : NULL, mask, a);
 	if (path)
 		cache_drop(fs, path_key(path), 0);
-	return (rc == -ENOENT && live) ? 0 : rc;
+	return rc;
 }
 
 static int lamfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -1094,91 +674,32 @@ static int lamfs_utimens(const char *path, const struct timespec tv[2], struct f
 
 /* ---- open files ---- */
 
-static int file_save(struct fs *fs, struct fs_file *f)
-{
-	char key[LAMFS_KEY_MAX + 1];
-	int unlinked, rc = 0;
-
-	pthread_mutex_lock(&fs->lock);
-	memcpy(key, f->key, sizeof(key));
-	unlinked = f->unlinked;
-	pthread_mutex_unlock(&fs->lock);
-	if (f->error)
-		return f->error; /* never save a file some of whose writes failed */
-	if (unlinked || !core_stage_dirty(f->stage))
-		return 0;
-	if (!f->mtime_explicit)
-		f->attrs.mtime_ns = now_ns();
-	if (fs->upq) {
-		struct lamfs_record rec;
-		int staged_fd = -1;
-
-		rc = core_save_deferred(fs->core, f->stage, key, &f->attrs, &rec, &staged_fd);
-		f->uploading = rc == 0 && staged_fd >= 0;
-		if (f->uploading)
-			rc = upq_push(fs->upq, rec.uid, staged_fd);
-	} else {
-		rc = core_save(fs->core, f->stage, key, &f->attrs, NULL);
-	}
-	return rc;
-}
-
-/* Open a writer on key: a private stage, empty or (lazily) the committed bytes. */
-static int open_writer(struct fs *fs, const char *key, int trunc, const struct core_attrs *a,
+/*
+ * Every open of a regular file by name bypasses the kernel's page cache
+ * (direct_io).  The kernel keeps one page cache and one size per name, but
+ * under lamfs a name has several contents at once: the committed version each
+ * reader opened and the private stage of each writer.  Through a shared cache
+ * a reader could see a writer's bytes, another version's pages or a size that
+ * ends its read early; with direct_io every read is served from the version
+ * or stage that handle opened.  The cost: a MAP_SHARED mmap is refused with
+ * ENODEV (MAP_PRIVATE works), see the README and docs/inodes.md.
+ */
+static int open_writer(struct fs *fs, const char *key, unsigned flags, const struct core_attrs *a,
 		       struct fuse_file_info *fi)
 {
-	struct fs_file *f = file_new();
-	struct meta_entry e;
-	int rc = 0;
+	struct core_file *f;
+	int rc;
 
-	if (!f)
-		return -ENOMEM;
-	snprintf(f->key, sizeof(f->key), "%s", key);
-	f->attrs = *a;
-	f->append = (fi->flags & O_APPEND) != 0;
-	f->opener = fuse_get_context()->pid;
-	settle_key(fs, key);
-	if (!trunc)
-		wait_pending(fs, key); /* start from the bytes this mount just wrote */
-	rc = core_lookup(fs->core, key, &e);
-	if (rc == 0 && e.type == META_DIR) {
-		rc = -EISDIR;
-		goto out;
-	}
-	if (rc == 0) {
-		f->attrs.mode = e.rec.mode;
-		f->attrs.owner_uid = e.rec.owner_uid;
-		f->attrs.owner_gid = e.rec.owner_gid;
-		f->attrs.mtime_ns = e.rec.mtime_ns;
-		f->base_id = e.rec.id;
-	}
-	if (rc == -ENOENT) {
-		e.type = META_NONE;
-		rc = 0;
-	}
+	if (fi->flags & O_APPEND)
+		flags |= CORE_FILE_APPEND;
+	rc = core_file_open_write(fs->files, key, flags, a, fuse_get_context()->pid, &f);
 	if (rc < 0)
-		goto out;
-	if (!trunc && newer_pending(fs, key, &e)) {
-		/* This mount's own save of key still uploading (it waited out
-		 * LAMFS_WB_WAIT): build on those bytes, not on an older version. */
-		f->attrs.mode = e.rec.mode;
-		f->attrs.owner_uid = e.rec.owner_uid;
-		f->attrs.owner_gid = e.rec.owner_gid;
-	}
-	rc = core_stage_open(fs->core, (trunc || e.type != META_FILE) ? NULL : &e.rec, &f->stage);
-	if (rc == 0 && trunc && e.type == META_FILE)
-		rc = core_stage_truncate(f->stage, 0);
-out:
-	if (rc < 0) {
-		file_unref(fs, f);
 		return rc;
-	}
-	writer_add(fs, f);
 	/* the name now shows this writer's attributes: listings read before
 	 * must not hand the kernel the committed ones (dir_fresh) */
 	__atomic_add_fetch(&fs->drops, 1, __ATOMIC_SEQ_CST);
 	fi->fh = (uintptr_t)f;
-	fi->direct_io = 1; /* writes go straight to the stage: see open_reader() */
+	fi->direct_io = 1;
 	return 0;
 }
 
@@ -1197,80 +718,13 @@ static int lamfs_create(const char *path, mode_t mode, struct fuse_file_info *fi
 	/* The name looked free, but a write-back save of it may still be
 	 * uploading on this mount: then this opens that file (O_APPEND keeps its
 	 * bytes), as it would on a disk. */
-	return open_writer(fs, path_key(path), !fs->upq || (fi->flags & O_TRUNC), &a, fi);
+	return open_writer(fs, path_key(path),
+			   (!fs->upq || (fi->flags & O_TRUNC)) ? CORE_FILE_TRUNC : 0, &a, fi);
 }
 
-/*
- * Every open of a regular file bypasses the kernel's page cache (direct_io).
- * The kernel keeps one page cache and one size per name, but under lamfs a
- * name has several contents at once: the committed version each reader opened
- * and the private stage of each writer.  Through a shared cache a reader
- * could see a writer's bytes, another version's pages or a size that ends its
- * read early; with direct_io every read is served from the version or stage
- * that handle opened.  The cost: a shared writable or read-only MAP_SHARED
- * mmap is refused with ENODEV (MAP_PRIVATE works), see the README.
- *
- * Open for reading: the committed version when there is one (a reader never
- * sees another writer's half-written bytes), else this mount's own unsaved
- * file.
- */
-static int open_reader(struct fs *fs, const char *key, struct fuse_file_info *fi)
-{
-	struct fs_file *f, *w;
-	struct meta_entry e;
-	int rc = 0;
-
-	settle_key(fs, key);
-	w = writer_find(fs, key);
-	f = file_new();
-	if (!f) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	wait_pending(fs, key);
-	rc = core_lookup(fs->core, key, &e);
-	if (rc == -ENOENT && w) {
-		f->shared = w; /* this mount's unsaved bytes: read them */
-		w = NULL;
-		rc = 0;
-		goto out;
-	}
-	if (rc == 0 && e.type != META_FILE)
-		rc = -EISDIR;
-	if (rc == 0) {
-		f->rec = e.rec;
-		rc = core_reader_open(fs->core, &e.rec, &f->reader);
-	}
-out:
-	if (w)
-		file_unref(fs, w);
-	if (rc < 0 && f) {
-		file_unref(fs, f);
-	} else if (rc == 0) {
-		fi->fh = (uintptr_t)f;
-		fi->direct_io = 1;
-	}
-	return rc;
-}
-
-/* Open a version by uid (/.lamfs/uid/<uid>), read-only. */
-static int open_version(struct fs *fs, const char *uid, struct fuse_file_info *fi)
-{
-	struct fs_file *f = file_new();
-	int rc;
-
-	if (!f)
-		return -ENOMEM;
-	rc = core_version(fs->core, uid, &f->rec);
-	if (rc == 0)
-		rc = core_reader_open(fs->core, &f->rec, &f->reader);
-	if (rc < 0)
-		file_unref(fs, f);
-	else
-		fi->fh = (uintptr_t)f;
-	return rc;
-}
-
+/* Open for reading: the committed version (a reader never sees another
+ * writer's half-written bytes), else this mount's own unsaved file; a
+ * /.lamfs/uid version (immutable: the kernel may cache it).  Else a writer. */
 static int lamfs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct fuse_context *ctx = fuse_get_context();
@@ -1278,234 +732,117 @@ static int lamfs_open(const char *path, struct fuse_file_info *fi)
 	struct core_attrs a = { 0644, ctx->uid, ctx->gid, 0 };
 	int acc = fi->flags & O_ACCMODE;
 	const char *uid = NULL;
+	struct core_file *f = NULL;
+	int rc;
 
-	if (special_path(path, &uid) == SP_UIDFILE)
-		return acc == O_RDONLY ? open_version(fs, uid, fi) : -EROFS;
-	if (acc == O_RDONLY)
-		return open_reader(fs, path_key(path), fi);
-	return open_writer(fs, path_key(path), (fi->flags & O_TRUNC) != 0, &a, fi);
+	if (special_path(path, &uid) == SP_UIDFILE && acc != O_RDONLY)
+		return -EROFS;
+	if (uid)
+		rc = core_file_open_version(fs->files, uid, &f);
+	else if (acc == O_RDONLY)
+		rc = core_file_open_read(fs->files, path_key(path), &f);
+	else
+		return open_writer(fs, path_key(path), (fi->flags & O_TRUNC) ? CORE_FILE_TRUNC : 0,
+				   &a, fi);
+	if (rc == 0) {
+		fi->fh = (uintptr_t)f;
+		fi->direct_io = !uid;
+	}
+	return rc;
 }
 
 static int lamfs_read(const char *path, char *buf, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
-	struct fs_file *src = f->shared ? f->shared : f;
-	ssize_t n;
-
 	(void)path;
-	pthread_mutex_lock(&src->lock);
-	if (src->stage)
-		n = core_stage_pread(src->stage, buf, size, (uint64_t)off);
-	else
-		n = core_reader_pread(src->reader, buf, size, (uint64_t)off);
-	pthread_mutex_unlock(&src->lock);
-	return (int)n;
+	return (int)core_file_read((struct core_file *)(uintptr_t)fi->fh, buf, size,
+				   (uint64_t)off);
 }
 
 static int lamfs_write(const char *path, const char *buf, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
-	ssize_t n;
-
 	(void)path;
-	if (!f->stage)
-		return -EBADF;
-	pthread_mutex_lock(&f->lock);
-	if (f->append)
-		off = (off_t)core_stage_size(f->stage);
-	n = f->error ? f->error : core_stage_write(f->stage, buf, size, (uint64_t)off);
-	if (n > 0) {
-		f->mtime_explicit = 0;
-		f->touched = 1;
-	} else if (n < 0 && !f->error) {
-		f->error = (int)n; /* what reached the stage is not the file */
-	}
-	pthread_mutex_unlock(&f->lock);
-	return (int)n;
-}
-
-static int lamfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_get();
-	struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
-	struct fuse_context *ctx = fuse_get_context();
-	struct core_attrs a = { 0644, ctx->uid, ctx->gid, 0 };
-	struct fuse_file_info tmp;
-	int rc;
-
-	if (special_path(path, NULL))
-		return -EROFS;
-	if (f && f->stage) {
-		pthread_mutex_lock(&f->lock);
-		rc = f->error ? f->error : core_stage_truncate(f->stage, (uint64_t)size);
-		f->mtime_explicit = 0;
-		f->touched = 1;
-		if (rc < 0)
-			f->error = rc;
-		pthread_mutex_unlock(&f->lock);
-		return rc;
-	}
-	if (!path)
-		return -ENOENT;
-	/* The kernel's O_TRUNC (atomic_o_trunc is off) lands here, by name and
-	 * without a handle, from the thread that has just opened the file: it
-	 * belongs to that thread's writer, not to another writer of the name,
-	 * nor to one it has closed already (truncate(2) after close() makes a
-	 * new version now, not at that writer's release). */
-	f = writer_find_by(fs, path_key(path), ctx->pid ? ctx->pid : -1);
-	if (f) {
-		pthread_mutex_lock(&f->lock);
-		rc = f->error ? f->error : core_stage_truncate(f->stage, (uint64_t)size);
-		f->mtime_explicit = 0;
-		if (rc < 0)
-			f->error = rc;
-		pthread_mutex_unlock(&f->lock);
-		file_unref(fs, f);
-		return rc;
-	}
-	/* Not open here: a new version with the new length, saved now. */
-	memset(&tmp, 0, sizeof(tmp));
-	tmp.flags = O_WRONLY;
-	rc = open_writer(fs, path_key(path), size == 0, &a, &tmp);
-	if (rc < 0)
-		return rc;
-	f = (struct fs_file *)(uintptr_t)tmp.fh;
-	rc = core_stage_truncate(f->stage, (uint64_t)size);
-	if (rc == 0)
-		rc = file_save(fs, f);
-	pthread_mutex_lock(&fs->lock);
-	writer_remove_locked(fs, f);
-	file_unref_locked(f);
-	pthread_mutex_unlock(&fs->lock);
-	cache_drop(fs, path_key(path), 0);
-	return rc;
+	return (int)core_file_write((struct core_file *)(uintptr_t)fi->fh, buf, size,
+				    (uint64_t)off);
 }
 
 /*
- * A save failed and the caller got its errno: nothing was saved, so the file
- * must vanish now, not when release comes (which may be after the next ls),
- * and release must not try again.
+ * With a writer's handle: its stage.  By name: the kernel's O_TRUNC
+ * (atomic_o_trunc is off) lands here without a handle, from the process that
+ * has just opened the file, and goes to that process's writer; else a new
+ * version of that length is saved now (open.h).
  */
-static void file_discard(struct fs *fs, struct fs_file *f)
+static int lamfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-	char key[LAMFS_KEY_MAX + 1];
+	struct fs *fs = fs_get();
+	struct core_file *f = fi ? (struct core_file *)(uintptr_t)fi->fh : NULL;
+	struct fuse_context *ctx = fuse_get_context();
+	struct core_attrs a = { 0644, ctx->uid, ctx->gid, 0 };
+	int rc, saved = 0;
 
-	pthread_mutex_lock(&fs->lock);
-	f->unlinked = 1;
-	memcpy(key, f->key, sizeof(key));
-	pthread_mutex_unlock(&fs->lock);
-	stale_add(fs, key);
+	if (special_path(path, NULL))
+		return -EROFS;
+	if (f && core_file_is_writer(f))
+		return core_file_truncate(f, (uint64_t)size);
+	if (!path)
+		return -ENOENT;
+	rc = core_files_truncate_key(fs->files, path_key(path), (uint64_t)size, ctx->pid, &a,
+				     &saved);
+	if (saved)
+		cache_drop(fs, path_key(path), 0);
+	return rc;
 }
 
 static int lamfs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
-	int rc = 0;
-	int saved = 0;
+	struct core_file_done d;
+	int rc;
 
 	(void)path;
-	if (!f->stage)
-		return 0;
-	pthread_mutex_lock(&fs->lock);
-	f->flushed = 1;
-	pthread_mutex_unlock(&fs->lock);
-	pthread_mutex_lock(&f->lock);
-	if (f->touched || f->error) {
-		rc = file_save(fs, f);
-		saved = 1;
-	}
-	pthread_mutex_unlock(&f->lock);
+	rc = core_file_flush((struct core_file *)(uintptr_t)fi->fh, &d);
 	if (rc < 0)
-		file_discard(fs, f);
-	if (saved && !(rc == 0 && f->uploading))
-		cache_drop_file(fs, f, 1); /* committed, or gone: stat must say so */
+		stale_add(fs, d.key); /* discarded: the name vanishes now */
+	if (d.saved && !(rc == 0 && d.uploading))
+		cache_drop(fs, d.key, 1); /* committed, or gone: stat must say so */
 	return rc;
 }
 
 static int lamfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
-	int rc = 0;
+	struct fs *fs = fs_get();
+	struct core_file_done d;
+	int rc;
 
 	(void)path;
 	(void)datasync;
-	if (!f->stage)
-		return 0;
-	pthread_mutex_lock(&f->lock);
-	rc = file_save(fs_get(), f);
-	pthread_mutex_unlock(&f->lock);
+	rc = core_file_fsync((struct core_file *)(uintptr_t)fi->fh, &d);
 	if (rc < 0)
-		file_discard(fs_get(), f);
-	cache_drop_file(fs_get(), f, 0); /* the file stays open: its writer answers */
+		stale_add(fs, d.key);
+	if (d.writer)
+		cache_drop(fs, d.key, 0); /* the file stays open: its writer answers */
 	return rc;
 }
 
 /*
- * A file saved at release only (created or truncated by O_TRUNC, never
- * written): release comes after close() returned, maybe after another
- * program saved the name meanwhile.  Then this older change must not become
- * the latest: it is dropped, as if it had been saved first.
+ * Saved now, or an unsaved file gone: drop the kernel's attributes.  Not for
+ * a save still uploading (write-back): what the kernel holds is what was
+ * written, and upload_done() drops it when the upload commits; an
+ * invalidation now would make the kernel's permission check of the next open
+ * ask for the file, which is hidden until then, and fail ENOENT
+ * (`cp a f && echo x >> f`).
  */
-static int superseded(struct fs *fs, struct fs_file *f)
-{
-	char key[LAMFS_KEY_MAX + 1];
-	struct meta_entry e;
-	int64_t now = 0, base;
-
-	if (f->touched || !core_stage_dirty(f->stage))
-		return 0;
-	pthread_mutex_lock(&fs->lock);
-	memcpy(key, f->key, sizeof(key));
-	base = f->base_id;
-	pthread_mutex_unlock(&fs->lock);
-	if (base < 0)
-		return 0;
-	if (core_lookup(fs->core, key, &e) == 0 && e.type == META_FILE)
-		now = e.rec.id;
-	return now != base;
-}
-
 static int lamfs_release(const char *path, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
-	char key[LAMFS_KEY_MAX + 1];
-	int rc;
+	struct core_file_done d;
 
 	(void)path;
-	if (f->stage) {
-		pthread_mutex_lock(&f->lock);
-		rc = (f->error || superseded(fs, f)) ? 0 : file_save(fs, f);
-		pthread_mutex_unlock(&f->lock);
-		if (rc < 0) {
-			pthread_mutex_lock(&fs->lock);
-			memcpy(key, f->key, sizeof(key));
-			pthread_mutex_unlock(&fs->lock);
-			log_err("release %s: save failed: %s; nothing was saved", key,
-				strerror(-rc));
-			stale_add(fs, key);
-		}
-	}
-	/* Saved now, or an unsaved file gone: drop the kernel's attributes.  Not
-	 * for a save still uploading (write-back): what the kernel holds is what
-	 * was written, and upload_done() drops it when the upload commits; an
-	 * invalidation now would make the kernel's permission check of the next
-	 * open ask for the file, which is hidden until then, and fail ENOENT
-	 * (`cp a f && echo x >> f`). */
-	if (f->stage && !(f->uploading && !f->error))
-		cache_drop_file(fs, f, 0);
-	pthread_mutex_lock(&fs->lock);
-	if (f->stage) {
-		writer_remove_locked(fs, f);
-		pthread_cond_broadcast(&fs->released);
-	}
-	if (f->shared)
-		file_unref_locked(f->shared);
-	file_unref_locked(f);
-	pthread_mutex_unlock(&fs->lock);
+	if (core_file_release((struct core_file *)(uintptr_t)fi->fh, &d) < 0)
+		stale_add(fs, d.key); /* logged by the core; the name vanishes */
+	if (d.writer && !d.uploading)
+		cache_drop(fs, d.key, 0);
 	return 0;
 }
 
@@ -1557,7 +894,7 @@ static int lamfs_getxattr(const char *path, const char *name, char *value, size_
 		return ns == XA_USER ? -ENODATA : -EOPNOTSUPP;
 	rc = xattr_lookup(path, &e);
 	if (rc < 0)
-		return writer_find_exists(path) ? -ENODATA : rc;
+		return core_files_has_writer(fs_get()->files, path_key(path)) ? -ENODATA : rc;
 	if (e.type != META_FILE)
 		return -ENODATA;
 	return (int)core_xattr_get(&e.rec, name, value, size);
@@ -1569,7 +906,7 @@ static int lamfs_listxattr(const char *path, char *list, size_t size)
 	int rc = xattr_lookup(path, &e);
 
 	if (rc < 0)
-		return writer_find_exists(path) ? 0 : rc;
+		return core_files_has_writer(fs_get()->files, path_key(path)) ? 0 : rc;
 	if (e.type != META_FILE)
 		return 0;
 	return (int)core_xattr_list(list, size);
@@ -1856,7 +1193,6 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 	int rc, mounted = 0, status = 1, writeback = 0;
 
 	pthread_mutex_init(&fs.lock, NULL);
-	pthread_cond_init(&fs.released, NULL);
 	raise_fd_limit();
 	rc = core_open(o->instance, CORE_READ_CACHE, &fs.core, &err);
 	if (rc < 0) {
@@ -1932,6 +1268,10 @@ static int serve(const struct fs_mount_opts *o, int report_fd)
 		if (n)
 			log_info("write-back: resuming %u pending uploads", n);
 	}
+	if (core_files_new(fs.core, fs.upq, &fs.files) < 0) {
+		snprintf(msg, sizeof(msg), "out of memory");
+		goto out;
+	}
 	if (fuse_mount(fuse, o->mountpoint) != 0) {
 		snprintf(msg, sizeof(msg), "cannot mount on %s (see the messages above)",
 			 o->mountpoint);
@@ -1971,11 +1311,11 @@ out:
 	if (fuse)
 		fuse_destroy(fuse);
 	fuse_opt_free_args(&args);
+	core_files_free(fs.files);
 	core_close(fs.core);
 	free(fs.stale);
 	free(err);
 	free(user_opts);
-	pthread_cond_destroy(&fs.released);
 	pthread_mutex_destroy(&fs.lock);
 	return status;
 }

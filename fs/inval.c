@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "log.h"
 
 struct inval {
@@ -124,13 +125,7 @@ void inval_wait(struct inval *q, uint64_t ticket, long timeout_ms)
 
 	if (!q || !ticket)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	deadline_after_ms(CLOCK_REALTIME, timeout_ms, &ts);
 	pthread_mutex_lock(&q->lock);
 	while (q->sent_upto < ticket && rc == 0)
 		rc = pthread_cond_timedwait(&q->sent, &q->lock, &ts);

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "instance_fixture.h"
+
 #include "backend.h"
 #include "core.h"
 #include "hash.h"
@@ -51,26 +53,12 @@ struct fx {
 
 /* ---- helpers ---- */
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char *err = NULL;
 
 	assert_non_null(f);
-	log_set_level(LL_ERR);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_repair.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->inst, sizeof(f->inst), "%s/inst", f->dir);
-	assert_int_equal(instance_init(f->inst, NULL, NULL, &err), 0);
-	assert_int_equal(core_open(f->inst, 0, &f->c, &err), 0);
+	test_instance_make("test_repair", f->dir, sizeof(f->dir), f->inst, sizeof(f->inst), &f->c);
 	assert_int_equal(core_lock(f->c, 1), 0);
 	*state = f;
 	return 0;
@@ -81,7 +69,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	core_close(f->c);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_tree_remove(f->dir);
 	free(f);
 	return 0;
 }
