@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "fault.h"
@@ -155,6 +156,31 @@ int backend_put(struct backend *b, const char *obj, const struct backend_src *sr
 		goto out;
 	}
 	rc = fault_check("backend.put");
+	if (rc == 0 && !b->ops->put_noreplace) {
+		uint64_t size;
+
+		rc = b->ops->stat(b, obj, &size);
+		if (rc == 0) {
+			rc = size == src->size ? backend_same_content(b, obj, src) : 0;
+			if (rc == 0) {
+				log_err("backend %s: %s exists with other bytes; not replaced "
+					"(saved after the metadata backup this instance was "
+					"restored from? lamfs-repair lists such objects)",
+					b->ops->name, obj);
+				rc = -EEXIST;
+			} else if (rc == 1) {
+				rc = 0;         /* the same bytes: stored already */
+				goto out;
+			}
+			goto out;
+		}
+		/* Cannot tell (a 403 on HEAD, a timeout): the put itself says
+		 * what the store thinks of it, as it did before the check. */
+		if (rc != -ENOENT)
+			log_warn("backend %s: cannot check whether %s exists (%s); storing it",
+				 b->ops->name, obj, strerror(-rc));
+		rc = 0;
+	}
 	if (rc == 0)
 		rc = b->ops->put(b, obj, src, consumed);
 out:
@@ -256,5 +282,54 @@ int backend_space(struct backend *b, uint64_t *total, uint64_t *avail)
 	*avail = 0;
 	if (b->ops->space)
 		rc = b->ops->space(b, total, avail);
+	return rc;
+}
+
+int backend_same_content(struct backend *b, const char *obj, const struct backend_src *src)
+{
+	struct backend_reader *r = NULL;
+	unsigned char *a = NULL, *c = NULL;
+	const size_t chunk = 1u << 20;
+	uint64_t size = 0, off = 0;
+	int rc;
+
+	rc = b->ops->reader_open(b, obj, &r, &size);
+	if (rc < 0)
+		goto out;
+	r->b = b;
+	if (size != src->size) {
+		rc = 0;
+		goto out;
+	}
+	a = malloc(chunk);
+	c = malloc(chunk);
+	if (!a || !c) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = 1;
+	while (rc == 1 && off < size) {
+		size_t want = size - off < chunk ? (size_t)(size - off) : chunk, got = 0;
+		ssize_t n;
+		int e = b->ops->reader_pread(r, a, want, off, &got);
+
+		if (e < 0) {
+			rc = e;
+			break;
+		}
+		n = pread(src->fd, c, want, (off_t)off);
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		if (got != want || (size_t)n != want || memcmp(a, c, want))
+			rc = 0;
+		off += want;
+	}
+out:
+	if (r)
+		b->ops->reader_close(r);
+	free(a);
+	free(c);
 	return rc;
 }

@@ -40,6 +40,17 @@ struct backend_src {
 	                              (the object then shares the staging inode) */
 	int synced;                /* the caller has fsynced fd: its bytes are
 	                              durable, a linking put need not sync again */
+	const char *key;           /* the artifact's key, kept with the object where
+	                              the backend can (local: the xattr
+	                              user.lamfs.key), so that an object saved after
+	                              a metadata backup can be registered again at
+	                              its key; NULL: none */
+	/* Called with the bytes of fd as a backend reads them to store them,
+	 * in order, once each (the local backend's copy); a backend that reads
+	 * otherwise (S3's parallel parts) does not call it.  Lets the caller
+	 * hash what was sent and show progress.  NULL: none. */
+	void (*on_read)(void *ctx, const void *buf, size_t len);
+	void *on_read_ctx;
 };
 
 /* Listing callback: object name relative to the root, its size.  Non-zero stops. */
@@ -50,7 +61,10 @@ typedef int (*backend_list_cb)(void *ctx, const char *name, uint64_t size);
 struct backend_ops {
 	unsigned version;          /* BACKEND_OPS_VERSION */
 	const char *name;          /* "local", "s3" */
-	/* Store src as `obj`, replacing any object of that name.  Sets *consumed
+	/* Store src as `obj`.  An existing object of that name is never
+	 * replaced: when it holds the same bytes the put succeeds without
+	 * writing (a resumed save), else it fails with -EEXIST (a restored
+	 * metadata backup must not clobber what was saved after it).  Sets *consumed
 	 * to 1 when it hard-linked src->path into storage instead of copying (only
 	 * when src->may_consume; the staging name stays, and the caller must never
 	 * write that file again).  The staging file is intact either way, so a
@@ -78,6 +92,13 @@ struct backend_ops {
 	/* Free space in bytes for statfs, or -ENOTSUP.  May be NULL. */
 	int (*space)(struct backend *b, uint64_t *total, uint64_t *avail);
 	void (*free)(struct backend *b);
+	/* put itself refuses atomically to replace an object (local:
+	 * renameat2 RENAME_NOREPLACE).  0: backend_put() checks first with
+	 * stat (S3: a HEAD), which a concurrent writer of the same name
+	 * could race, and which only refuses when it sees the object (a HEAD
+	 * that fails lets the put go on); lamfs's names carry fresh uids, so
+	 * only a restored backup's next versions can meet an object. */
+	int put_noreplace;
 };
 
 /* The base every backend embeds first. */
@@ -128,6 +149,10 @@ const char *backend_name(const struct backend *b);
 struct backend_reader {
 	struct backend *b;
 };
+
+/* 1 when obj holds exactly the bytes of src (read through b and compared),
+ * 0 when it differs, -errno when it cannot be read (-ENOENT: missing). */
+int backend_same_content(struct backend *b, const char *obj, const struct backend_src *src);
 
 /* Set *errmsg (when errmsg is not NULL) to a newly allocated, printf-formatted
  * one-line message the caller frees; any earlier message is freed first.

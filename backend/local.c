@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -38,6 +39,7 @@
 #include "uid.h"
 
 #define LOCAL_TMP_PREFIX ".tmp."
+#define LOCAL_KEY_XATTR "user.lamfs.key"   /* the key kept with an object */
 #define LOCAL_IO_SIZE (1024 * 1024)
 #define LOCAL_LIST_DEPTH 16
 
@@ -175,8 +177,9 @@ static struct dir_sync *dir_sync_of(struct local_backend *lb, const char *dir)
 	return strcmp(dir, LAMFS_STORAGE_DIR) == 0 ? &lb->sync : NULL;
 }
 
-/* Copy len bytes from in at *off to out by read/write. */
-static int copy_rw(int in, int out, uint64_t *off, uint64_t len)
+/* Copy len bytes from in at *off to out by read/write; src->on_read (when
+ * set) sees every chunk read, in order. */
+static int copy_rw(int in, int out, uint64_t *off, uint64_t len, const struct backend_src *src)
 {
 	char *buf = malloc(LOCAL_IO_SIZE);
 	int rc = buf ? 0 : -ENOMEM;
@@ -192,6 +195,8 @@ static int copy_rw(int in, int out, uint64_t *off, uint64_t len)
 			rc = n < 0 ? local_err() : -EIO;   /* staging shorter than its size */
 			break;
 		}
+		if (src && src->on_read)
+			src->on_read(src->on_read_ctx, buf, (size_t)n);
 		while (rc == 0 && w < n) {
 			ssize_t k = write(out, buf + w, (size_t)(n - w));
 
@@ -209,10 +214,14 @@ static int copy_rw(int in, int out, uint64_t *off, uint64_t len)
 
 /* Copy len bytes from in at *off to out at its position: copy_file_range,
  * falling back to read/write where the kernel or file system cannot. */
-static int copy_range(int in, int out, uint64_t *off, uint64_t len)
+static int copy_range(int in, int out, uint64_t *off, uint64_t len,
+		      const struct backend_src *src)
 {
 	int rc = 0;
 
+	/* Whoever wants to see the bytes gets them through read/write. */
+	if (src->on_read)
+		return copy_rw(in, out, off, len, src);
 	while (rc == 0 && len > 0) {
 		loff_t o = (loff_t)*off;
 		size_t want = len < (1u << 30) ? (size_t)len : (1u << 30);
@@ -222,7 +231,7 @@ static int copy_range(int in, int out, uint64_t *off, uint64_t len)
 			continue;
 		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
 			      errno == EOPNOTSUPP || errno == EBADF)) {
-			rc = copy_rw(in, out, off, len);
+			rc = copy_rw(in, out, off, len, NULL);
 			break;
 		}
 		if (n <= 0) {
@@ -241,12 +250,12 @@ static int fill_temp(int tfd, const struct backend_src *src)
 {
 	uint64_t off = 0;
 	uint64_t half = src->size / 2;
-	int rc = copy_range(src->fd, tfd, &off, half);
+	int rc = copy_range(src->fd, tfd, &off, half, src);
 
 	if (rc == 0)
 		rc = fault_check("backend.put.mid");
 	if (rc == 0)
-		rc = copy_range(src->fd, tfd, &off, src->size - half);
+		rc = copy_range(src->fd, tfd, &off, src->size - half, src);
 	if (rc == 0 && fsync(tfd) < 0)
 		rc = local_err();
 	return rc;
@@ -254,13 +263,70 @@ static int fill_temp(int tfd, const struct backend_src *src)
 
 static int temp_name(const char *base, char tmp[NAME_MAX + 1]);
 
+/* Keep the artifact's key with the object (backend_src.key); best effort: a
+ * file system without user xattrs just does not keep it. */
+static void key_attach(int fd, const struct backend_src *src)
+{
+	if (src->key && fsetxattr(fd, LOCAL_KEY_XATTR, src->key, strlen(src->key), 0) < 0 &&
+	    errno != ENOTSUP)
+		log_debug("local: keeping the key with the object: %s", strerror(errno));
+}
+
+/*
+ * Give the finished temporary tmp the name base, never replacing an object
+ * already there (renameat2 RENAME_NOREPLACE; linkat where the file system
+ * has no such rename).  An existing base that is the same inode or holds the
+ * same bytes counts as done (*same = 2 for the same inode, 1 for a copy;
+ * tmp left for the caller to remove);
+ * other bytes: -EEXIST.
+ */
+static int place_noreplace(struct backend *b, const char *obj, int dfd, const char *tmp,
+			   const char *base, const struct backend_src *src, int *same)
+{
+	struct stat a, t;
+	int rc = 0;
+
+	*same = 0;
+	if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) == 0)
+		goto out;
+	if (errno == EINVAL || errno == ENOSYS) {
+		if (linkat(dfd, tmp, dfd, base, 0) == 0) {
+			unlinkat(dfd, tmp, 0);
+			goto out;
+		}
+	}
+	rc = local_err();
+	if (rc != -EEXIST)
+		goto out;
+	if (fstatat(dfd, base, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    fstatat(dfd, tmp, &t, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == t.st_ino &&
+	    a.st_dev == t.st_dev) {
+		*same = 2;              /* a resumed save: the object is this inode */
+		rc = 0;
+		goto out;
+	}
+	rc = backend_same_content(b, obj, src);
+	if (rc == 1) {
+		*same = 1;
+		rc = 0;
+	} else if (rc == 0) {
+		log_err("local: %s exists with other bytes; not replaced (saved after the "
+			"metadata backup this instance was restored from? lamfs-repair lists "
+			"such objects)", obj);
+		rc = -EEXIST;
+	}
+out:
+	return rc;
+}
+
 /* Put by copying into a temporary in dfd and renaming it to base; g: the
  * folder's dir_sync or NULL. */
-static int put_copy(struct dir_sync *g, int dfd, const char *base, const struct backend_src *src)
+static int put_copy(struct backend *b, const char *obj, struct dir_sync *g, int dfd, const char *base,
+		    const struct backend_src *src)
 {
 	char tmp[NAME_MAX + 1];
 	int tfd = -1;
-	int created = 0;
+	int created = 0, same = 0;
 	int rc = temp_name(base, tmp);
 
 	if (rc < 0)
@@ -272,11 +338,15 @@ static int put_copy(struct dir_sync *g, int dfd, const char *base, const struct 
 	}
 	created = 1;
 	rc = fill_temp(tfd, src);
+	if (rc == 0)
+		key_attach(tfd, src);
 	if (close(tfd) < 0 && rc == 0)
 		rc = local_err();
 	tfd = -1;
-	if (rc == 0 && renameat(dfd, tmp, dfd, base) < 0)
-		rc = local_err();
+	if (rc == 0)
+		rc = place_noreplace(b, obj, dfd, tmp, base, src, &same);
+	if (rc == 0 && same)
+		goto out;               /* stored already; tmp goes below */
 	if (rc == 0) {
 		created = 0;
 		rc = fsync_dir_shared(g, dfd);
@@ -321,11 +391,11 @@ static int temp_name(const char *base, char tmp[NAME_MAX + 1])
  * so a caller whose save fails later can remove the object and still hold its
  * bytes.  -EXDEV when linking is impossible (the caller copies instead).
  */
-static int put_consume(struct dir_sync *g, int dfd, const char *base,
+static int put_consume(struct backend *b, const char *obj, struct dir_sync *g, int dfd, const char *base,
 		       const struct backend_src *src, int *consumed)
 {
 	char tmp[NAME_MAX + 1];
-	int linked = 0;
+	int linked = 0, same = 0;
 	int rc = temp_name(base, tmp);
 
 	/* The object is this inode: its bytes must be durable before the
@@ -333,18 +403,24 @@ static int put_consume(struct dir_sync *g, int dfd, const char *base,
 	 * does, before the flagged record commits). */
 	if (rc == 0 && !src->synced && fsync(src->fd) < 0)
 		rc = local_err();
+	if (rc == 0)
+		key_attach(src->fd, src);
 	if (rc == 0 && linkat(AT_FDCWD, src->path, dfd, tmp, 0) < 0)
 		rc = (errno == EPERM || errno == EMLINK || errno == EXDEV) ? -EXDEV : local_err();
 	if (rc == 0) {
 		linked = 1;
 		rc = fault_check("backend.put.mid");
 	}
-	if (rc == 0 && renameat(dfd, tmp, dfd, base) < 0)
-		rc = local_err();
+	if (rc == 0)
+		rc = place_noreplace(b, obj, dfd, tmp, base, src, &same);
+	if (rc == 0 && same) {
+		/* base already holds these bytes (a resumed save whose object was
+		 * stored before a crash): nothing to name, tmp goes below.  It is
+		 * the staging inode (consumed) when it was linked in before. */
+		*consumed = same == 2;
+		goto out;
+	}
 	if (rc == 0) {
-		/* When base already is this inode (a resumed save whose object was
-		 * stored before a crash), rename(2) does nothing and keeps tmp. */
-		unlinkat(dfd, tmp, 0);
 		linked = 0;
 		*consumed = 1;
 		rc = fsync_dir_shared(g, dfd);
@@ -353,6 +429,7 @@ static int put_consume(struct dir_sync *g, int dfd, const char *base,
 			*consumed = 0;
 		}
 	}
+out:
 	if (linked)
 		unlinkat(dfd, tmp, 0);
 	return rc;
@@ -377,9 +454,9 @@ static int local_put(struct backend *b, const char *obj, const struct backend_sr
 	}
 	rc = -EXDEV;
 	if (can_consume(dfd, src))
-		rc = put_consume(dir_sync_of(lb, dir), dfd, base, src, consumed);
+		rc = put_consume(b, obj, dir_sync_of(lb, dir), dfd, base, src, consumed);
 	if (rc == -EXDEV)   /* not allowed, other fs, or a bind mount in between */
-		rc = put_copy(dir_sync_of(lb, dir), dfd, base, src);
+		rc = put_copy(b, obj, dir_sync_of(lb, dir), dfd, base, src);
 out:
 	if (dfd >= 0)
 		close(dfd);
@@ -649,6 +726,7 @@ static const struct backend_ops local_ops = {
 	.version = BACKEND_OPS_VERSION,
 	.name = "local",
 	.put = local_put,
+	.put_noreplace = 1,
 	.reader_open = local_reader_open,
 	.reader_pread = local_reader_pread,
 	.reader_close = local_reader_close,
@@ -670,7 +748,11 @@ static int open_root(struct local_backend *lb, char **errmsg)
 		goto out;
 	rc = -errno;
 	if (rc == -ENOENT)
-		backend_set_errmsg(errmsg, "storage root %s does not exist", lb->root);
+		backend_set_errmsg(errmsg, "storage root %s does not exist (check that the disk or "
+				   "network share holding it is mounted and that [storage] url in "
+				   "the instance's lamfs.conf names it; lamfs does not create it "
+				   "again, so that it never writes to the folder under a missing "
+				   "mount)", lb->root);
 	else if (rc == -ENOTDIR)
 		backend_set_errmsg(errmsg, "storage root %s is not a directory", lb->root);
 	else

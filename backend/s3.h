@@ -33,10 +33,13 @@
  *   LAMFS_S3_CONNECT_TIMEOUT      seconds (default 10)
  *   LAMFS_S3_STALL_TIMEOUT        seconds without a byte moving (default 30)
  *   LAMFS_S3_READAHEAD            largest readahead per reader (default 8M)
+ *   LAMFS_S3_READ_PARALLEL        GETs in flight ahead of a sequential reader
+ *                                 (default 2, 1..8)
  *
- * Memory bounds: an open reader holds at most 3 readahead windows
- * (3 x LAMFS_S3_READAHEAD, 24 MiB) plus a few hundred bytes, and runs up to 2
- * prefetch threads while it is read sequentially; an upload holds
+ * Memory bounds: an open reader holds at most READ_PARALLEL + 1 readahead
+ * windows (3 x LAMFS_S3_READAHEAD, 24 MiB by default) plus a few hundred
+ * bytes, and runs up to READ_PARALLEL prefetch threads while it is read
+ * sequentially; an upload holds
  * LAMFS_S3_PARALLEL x 1 MiB hashing buffers plus, for multipart, 80 bytes per
  * part for the ETags and ~90 per part for the completion body (under 2 MiB at
  * 10,000 parts), whatever the object size: parts stream from the staging fd.

@@ -220,6 +220,8 @@ static void s3_tunables_load(struct s3_tunables *t)
 	t->stall_timeout_s = (long)s3_env_size("LAMFS_S3_STALL_TIMEOUT", 30, 1, 3600, NULL);
 	t->readahead_max = (size_t)s3_env_size("LAMFS_S3_READAHEAD", 8u << 20, 64u << 10,
 					       256u << 20, NULL);
+	t->read_parallel = (unsigned)s3_env_size("LAMFS_S3_READ_PARALLEL", 2, 1,
+						 S3_READ_PARALLEL_MAX, NULL);
 }
 
 static int s3_addressing_parse(const char *v, int *out)

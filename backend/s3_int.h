@@ -32,6 +32,7 @@
 #define S3_HASH_BUF (1u << 20)       /* per part in flight, while hashing it */
 #define S3_XML_MAX (16u << 20)       /* largest XML body we accept */
 #define S3_ERRBODY_MAX 65536         /* largest error body we keep */
+#define S3_READ_PARALLEL_MAX 8       /* background GETs per reader at most */
 
 struct s3_tunables {
 	uint64_t multipart_threshold;
@@ -43,6 +44,7 @@ struct s3_tunables {
 	long connect_timeout_s;
 	long stall_timeout_s;
 	size_t readahead_max;
+	unsigned read_parallel;       /* background GETs per sequential reader */
 };
 
 /* Everything resolved from opts, the environment and the AWS profile files. */

@@ -2,21 +2,22 @@
  * s3_reader.c — reading an object with ranged GETs, a read-ahead window and
  * background prefetch.
  *
- * A reader owns S3_RA_SLOTS buffers ("slots"), each holding one window
+ * A reader owns nslots buffers ("slots"), each holding one window
  * [off, off+len) of the object, either loaded (READY) or being loaded by a
- * background thread (BUSY, at most S3_RA_INFLIGHT of them).
+ * background thread (BUSY, at most inflight of them).
  *
  * Sequential access is recognised by offsets, whatever the read size: a read
  * that starts where the previous one ended continues the stream.  Once a
  * stream is seen, the windows after the current read are fetched in the
- * background (S3_RA_INFLIGHT GETs in flight at most), each window twice the
+ * background (inflight GETs at most: cfg.t.read_parallel, LAMFS_S3_READ_PARALLEL,
+ * 2 by default; see docs/s3-streaming.md for why not more), each window twice the
  * previous one up to cfg.t.readahead_max, and never smaller than the reads
  * the caller makes.  Any other read ends the stream: the window size drops
  * back to S3_RA_MIN and nothing is prefetched, so random reads cost one GET of
  * their own size (small ones: of S3_RA_MIN) and never a big prefetch.
  *
- * Memory bound per open reader: S3_RA_SLOTS x readahead_max (3 x 8 MiB by
- * default, LAMFS_S3_READAHEAD) plus the struct; up to S3_RA_INFLIGHT
+ * Memory bound per open reader: (inflight + 1) x readahead_max (3 x 8 MiB by
+ * default, LAMFS_S3_READAHEAD) plus the struct; up to inflight
  * threads, each with one pooled connection, while a stream is prefetched.
  *
  * Threads: the reader is used by one caller thread at a time (backend.h).  A
@@ -35,8 +36,8 @@
 #include "s3_int.h"
 
 #define S3_RA_MIN (256u << 10)
-#define S3_RA_SLOTS 3                 /* the one being read + those in flight */
-#define S3_RA_INFLIGHT 2              /* background GETs per reader */
+/* the one being read + those in flight (S3_READ_PARALLEL_MAX at most) */
+#define S3_RA_SLOTS_MAX (S3_READ_PARALLEL_MAX + 1)
 
 enum { SLOT_EMPTY = 0, SLOT_BUSY, SLOT_READY };
 
@@ -60,7 +61,9 @@ struct s3_reader {
 	char *key;
 	uint64_t size;                /* from the HEAD at open */
 	char etag[S3_ETAG_MAX];       /* If-Match: the object read is the one opened */
-	struct s3_slot slot[S3_RA_SLOTS];
+	struct s3_slot slot[S3_RA_SLOTS_MAX];
+	unsigned nslots;              /* slots in use: inflight + 1 */
+	unsigned inflight;            /* background GETs at most */
 	size_t ra;                    /* size of the next window */
 	uint64_t next_off;            /* where a sequential read would start */
 	uint64_t pf_off;              /* end of the stream's windows; 0: no stream */
@@ -104,7 +107,9 @@ int s3_reader_open(struct backend *b, const char *obj, struct backend_reader **o
 	memcpy(r->etag, rs.etag, sizeof(r->etag));
 	r->ra = s3_ra_min(s);
 	r->next_off = UINT64_MAX;     /* the first read starts no stream */
-	for (i = 0; i < S3_RA_SLOTS; i++)
+	r->inflight = s->cfg.t.read_parallel;
+	r->nslots = r->inflight + 1;
+	for (i = 0; i < S3_RA_SLOTS_MAX; i++)
 		r->slot[i].r = r;
 	*size = r->size;
 	*out = &r->base;
@@ -221,7 +226,7 @@ static struct s3_slot *slot_find(struct s3_reader *r, uint64_t pos)
 {
 	int i;
 
-	for (i = 0; i < S3_RA_SLOTS; i++) {
+	for (i = 0; i < (int)r->nslots; i++) {
 		struct s3_slot *sl = &r->slot[i];
 
 		if (sl->state != SLOT_EMPTY && pos >= sl->off && pos - sl->off < sl->len)
@@ -244,7 +249,7 @@ static struct s3_slot *slot_free(struct s3_reader *r, int keep_ahead)
 	struct s3_slot *best = NULL;
 	int i;
 
-	for (i = 0; i < S3_RA_SLOTS; i++) {
+	for (i = 0; i < (int)r->nslots; i++) {
 		struct s3_slot *sl = &r->slot[i];
 
 		if (sl->state == SLOT_BUSY || (keep_ahead && sl->state == SLOT_READY &&
@@ -263,7 +268,7 @@ static unsigned slots_busy(const struct s3_reader *r)
 	unsigned n = 0;
 	int i;
 
-	for (i = 0; i < S3_RA_SLOTS; i++)
+	for (i = 0; i < (int)r->nslots; i++)
 		n += r->slot[i].state == SLOT_BUSY;
 	return n;
 }
@@ -276,7 +281,7 @@ static void ra_grow(struct s3_reader *r)
 	r->ra = r->ra <= max / 2 ? r->ra * 2 : max;
 }
 
-/* Sequential stream: keep up to S3_RA_INFLIGHT windows after next_off in
+/* Sequential stream: keep up to r->inflight windows after next_off in
  * flight.  Failures to start one only mean less prefetch. */
 static void prefetch(struct s3_reader *r)
 {
@@ -288,7 +293,7 @@ static void prefetch(struct s3_reader *r)
 	/* windows already there (READY or BUSY) that continue the stream */
 	while ((sl = slot_find(r, r->pf_off)) != NULL)
 		r->pf_off = sl->off + sl->len;
-	while (r->pf_off < r->size && slots_busy(r) < S3_RA_INFLIGHT) {
+	while (r->pf_off < r->size && slots_busy(r) < r->inflight) {
 		sl = slot_free(r, 1);
 		if (!sl)
 			break;
@@ -341,7 +346,7 @@ int s3_reader_pread(struct backend_reader *br, void *buf, size_t len, uint64_t o
 			if (rc == 0)
 				*got = len;
 		} else {
-			sl = slot_free(r, 0);   /* at most S3_RA_INFLIGHT are BUSY */
+			sl = slot_free(r, 0);   /* at most inflight are BUSY */
 			assert(sl);
 			n = r->size - pos < r->ra ? (size_t)(r->size - pos) : r->ra;
 			rc = slot_fill(r, sl, pos, n);
@@ -365,7 +370,7 @@ void s3_reader_close(struct backend_reader *br)
 	if (!br)
 		return;
 	r = s3_reader_of(br);
-	for (i = 0; i < S3_RA_SLOTS; i++) {
+	for (i = 0; i < (int)r->nslots; i++) {
 		if (r->slot[i].state == SLOT_BUSY)
 			(void)slot_wait(&r->slot[i]);
 		free(r->slot[i].buf);

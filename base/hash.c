@@ -237,6 +237,12 @@ out:
 
 int hash_fd(int fd, struct hash_result *out)
 {
+	return hash_fd_progress(fd, NULL, NULL, out);
+}
+
+int hash_fd_progress(int fd, void (*progress)(void *ctx, uint64_t done), void *ctx,
+		     struct hash_result *out)
+{
 	struct hash_state *h = NULL;
 	unsigned char *buf = malloc(HASH_IO_SIZE);
 	uint64_t off = 0;
@@ -253,6 +259,8 @@ int hash_fd(int fd, struct hash_result *out)
 			break;
 		hash_update(h, buf, (size_t)n);
 		off += (uint64_t)n;
+		if (progress)
+			progress(ctx, off);
 	}
 	if (rc == 0)
 		rc = hash_finish(h, fd, out);

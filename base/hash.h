@@ -50,6 +50,10 @@ uint64_t hash_fed(const struct hash_state *h);
 int hash_finish(struct hash_state *h, int fd, struct hash_result *out);
 /* Hash a whole file from offset 0 (re-hash after out-of-order writes). */
 int hash_fd(int fd, struct hash_result *out);
+/* hash_fd, calling progress(ctx, bytes read so far) after every chunk
+ * (progress may be NULL). */
+int hash_fd_progress(int fd, void (*progress)(void *ctx, uint64_t done), void *ctx,
+		     struct hash_result *out);
 
 /*
  * A follower: a thread that feeds h from fd behind a writer, so the hashing

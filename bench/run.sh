@@ -19,7 +19,11 @@
 #   BENCH_SCALE     size multiplier for every workload                   [1]
 #                   (1: 1 GiB files, 10,000 small files, 100,000 in ls)
 #   BENCH_ROUNDS    rounds per workload and target                        [3]
-#   BENCH_TARGETS   native lamfs-local lamfs-local-wb rclone-local lamfs-s3 s3fs rclone-s3
+#   BENCH_TARGETS   native lamfs-local lamfs-local-wb rclone-local lamfs-s3 s3fs rclone-s3 http-s3
+#                   (http-s3: no file system, the limit: the same bytes sent and
+#                   fetched with plain curl requests to the S3 server,
+#                   BENCH_HTTP_JOBS in flight; only seqwrite_cp, seqread and
+#                   the small files)
 #   BENCH_WORKLOADS seqwrite_fio seqwrite_cp seqread randread smallfiles_1 smallfiles_4
 #                   ls_l stat rename
 #   BENCH_REF       reference target for the ratios                       [native]
@@ -31,6 +35,7 @@
 #   BENCH_POP_UPLOADS  rclone copy transfers filling them for s3fs, rclone-s3 [16]
 #   BENCH_SMOKE     1: a quick check that everything works: BENCH_SCALE=0.01,
 #                   BENCH_ROUNDS=2, 2 s of randread (each overridable)
+#   BENCH_HTTP_JOBS requests in flight for http-s3                       [4]
 #   BENCH_RCLONE_WRITE_BACK  rclone --vfs-write-back (rclone's default 5s) [0s]
 #   BENCH_INSTALL   0: never run apt-get                                  [1]
 #   BENCH_KEEP      1: keep the work directory                            [0]
@@ -60,7 +65,7 @@ if [[ $BENCH_SMOKE == 1 ]]; then
 fi
 BENCH_SCALE=${BENCH_SCALE:-1}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
-BENCH_TARGETS=${BENCH_TARGETS:-native lamfs-local lamfs-local-wb rclone-local lamfs-s3 s3fs rclone-s3}
+BENCH_TARGETS=${BENCH_TARGETS:-native lamfs-local lamfs-local-wb rclone-local lamfs-s3 s3fs rclone-s3 http-s3}
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-seqwrite_fio seqwrite_cp seqread randread smallfiles_1 smallfiles_4 ls_l stat rename}
 BENCH_REF=${BENCH_REF:-native}
 BENCH_WORK=${BENCH_WORK:-/var/tmp/lamfs-bench.$$}
@@ -68,6 +73,7 @@ BENCH_TIMEOUT=${BENCH_TIMEOUT:-1800}
 BENCH_POP_JOBS=${BENCH_POP_JOBS:-4}
 BENCH_POP_UPLOADS=${BENCH_POP_UPLOADS:-16}
 BENCH_RCLONE_WRITE_BACK=${BENCH_RCLONE_WRITE_BACK:-0s}
+BENCH_HTTP_JOBS=${BENCH_HTTP_JOBS:-4}
 BENCH_INSTALL=${BENCH_INSTALL:-1}
 BENCH_KEEP=${BENCH_KEEP:-0}
 LAMFS_BIN=${LAMFS_BIN:-$REPO/build-bench/tools/lamfs}
@@ -77,7 +83,9 @@ export S3TEST_WORKERS=${S3TEST_WORKERS:-2}
 STAMP=$(date +%Y%m%d-%H%M%S)
 BENCH_OUT=${BENCH_OUT:-$BENCH_DIR/results/$STAMP}
 
-ALL_TARGETS="native lamfs-local lamfs-local-wb rclone-local lamfs-s3 s3fs rclone-s3"
+ALL_TARGETS="native lamfs-local lamfs-local-wb rclone-local lamfs-s3 s3fs rclone-s3 http-s3"
+# what http-s3 (no file system) can do; other workloads skip it
+HTTP_WORKLOADS="seqwrite_cp seqread smallfiles_1 smallfiles_4"
 ALL_WORKLOADS="seqwrite_fio seqwrite_cp seqread randread smallfiles_1 smallfiles_4 ls_l stat rename"
 
 # ------------------------------------------------------------------ sizes
@@ -120,7 +128,7 @@ emit() {
 in_list() { [[ " $2 " == *" $1 "* ]]; }
 has_s3() {
 	local t
-	for t in $BENCH_TARGETS; do [[ $t == lamfs-s3 || $t == s3fs || $t == rclone-s3 ]] && return 0; done
+	for t in $BENCH_TARGETS; do [[ $t == lamfs-s3 || $t == s3fs || $t == rclone-s3 || $t == http-s3 ]] && return 0; done
 	return 1
 }
 has_target() { in_list "$1" "$BENCH_TARGETS"; }
@@ -194,6 +202,7 @@ record_machine() {
 		echo "REN_N=$REN_N"
 		echo "RR_SECONDS=$RR_SECONDS"
 		echo "RCLONE_WRITE_BACK=$BENCH_RCLONE_WRITE_BACK"
+		echo "HTTP_JOBS=$BENCH_HTTP_JOBS"
 	} >"$BENCH_OUT/params.env"
 }
 
@@ -220,6 +229,18 @@ s3_start() {
 	EOF
 	printf '%s:%s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$WORK/s3fs.passwd"
 	chmod 600 "$WORK/s3fs.passwd"
+	# http-s3's curl: SigV4 by curl itself, the body unsigned (no hashing on
+	# our side: the limit), the secret in a file rather than in argv
+	cat >"$WORK/curl.conf" <<-EOF
+		silent
+		show-error
+		fail
+		fail-early
+		aws-sigv4 = "aws:amz:$S3_REGION:s3"
+		user = "$S3_ACCESS_KEY:$S3_SECRET_KEY"
+		header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"
+	EOF
+	chmod 600 "$WORK/curl.conf"
 	log "S3 test server at $S3_ENDPOINT (state in $S3TEST_DIR)"
 }
 
@@ -242,11 +263,12 @@ bucket_of() {
 	lamfs-s3) echo lamfs-bench ;;
 	s3fs) echo s3fs-bench ;;
 	rclone-s3) echo rclone-bench ;;
+	http-s3) echo http-bench ;;
 	esac
 }
 
 # Durable when close() returns (by contract)?
-sync_at_close() { [[ $1 == lamfs-local || $1 == lamfs-s3 || $1 == s3fs ]]; }
+sync_at_close() { [[ $1 == lamfs-local || $1 == lamfs-s3 || $1 == s3fs || $1 == http-s3 ]]; }
 
 target_init() {
 	local t=$1 d
@@ -260,7 +282,7 @@ target_init() {
 		quiet rcl mkdir "s3bench:$(bucket_of "$t")"
 		quiet "$LAMFS_BIN" init "$d/inst" --storage "s3://$(bucket_of "$t")/lamfs"
 		;;
-	s3fs | rclone-s3) quiet rcl mkdir "s3bench:$(bucket_of "$t")" ;;
+	s3fs | rclone-s3 | http-s3) quiet rcl mkdir "s3bench:$(bucket_of "$t")" ;;
 	*) die "unknown target $t (known: $ALL_TARGETS)" ;;
 	esac
 }
@@ -287,7 +309,7 @@ mount_t() {
 	local t=$1 d m i pid
 	d=$(tdir "$t")
 	m=$(mnt_of "$t")
-	[[ $t == native ]] && return 0
+	[[ $t == native || $t == http-s3 ]] && return 0
 	mkdir -p "$m"
 	is_mounted "$m" && die "$m is mounted already"
 	case $t in
@@ -345,7 +367,7 @@ abort_conn() {
 # drains its upload queue first).
 umount_t() {
 	local t=$1 d m pid i
-	[[ $t == native ]] && return 0
+	[[ $t == native || $t == http-s3 ]] && return 0
 	d=$(tdir "$t")
 	m=$(mnt_of "$t")
 	pid=$(cat "$d/daemon.pid" 2>/dev/null || true)
@@ -364,7 +386,7 @@ umount_t() {
 # force_umount T: after a failure; whatever state the mount is in.
 force_umount() {
 	local t=$1 d m pid
-	[[ $t == native ]] && return 0
+	[[ $t == native || $t == http-s3 ]] && return 0
 	d=$(tdir "$t")
 	m=$(mnt_of "$t")
 	pid=$(cat "$d/daemon.pid" 2>/dev/null || true)
@@ -401,7 +423,7 @@ bstate() {
 			awk '{ c++; b += $1 } END { print c + 0, b + 0 }'
 		;;
 	rclone-local) find "$d/backing/$sub" -type f -printf '%s\n' 2>/dev/null | awk '{ c++; b += $1 } END { print c + 0, b + 0 }' ;;
-	lamfs-s3 | s3fs | rclone-s3)
+	lamfs-s3 | s3fs | rclone-s3 | http-s3)
 		local path
 		path="$(bucket_of "$t")/$sub"
 		[[ $t == lamfs-s3 ]] && path="$(bucket_of "$t")/lamfs/.lamindb"
@@ -447,7 +469,7 @@ durable() {
 		DURABLE_T=$(now)
 		return 0
 	fi
-	[[ $t == lamfs-s3 || $t == s3fs || $t == rclone-s3 ]] && interval=0.1
+	[[ $t == lamfs-s3 || $t == s3fs || $t == rclone-s3 || $t == http-s3 ]] && interval=0.1
 	deadline=$(awk -v a="$(now)" -v w="$BENCH_TIMEOUT" 'BEGIN { printf "%d", a + w }')
 	for ((i = 0; ; i++)); do
 		read -r c b <<<"$(bstate "$t" "$sub")"
@@ -515,7 +537,17 @@ make_sources() {
 	SRC_READ=$WORK/src-read.bin
 	head -c "$SEQ_BYTES" /dev/urandom >"$SRC_SEQ"
 	head -c "$SEQ_BYTES" /dev/urandom >"$SRC_READ"
+	# http-s3 sends the cp source as BENCH_HTTP_JOBS pieces, one request each
+	has_target http-s3 && split -n "$BENCH_HTTP_JOBS" -d -a 2 "$SRC_SEQ" "$WORK/src-seq.part."
+	return 0
 }
+
+# ------------------------------------------------------- http-s3 (the limit)
+# Plain curl against the same server: what no file system on it can beat.
+# Each curl process sends its requests one after the other on one connection;
+# BENCH_HTTP_JOBS processes run at once.
+
+http_url() { printf '%s/%s/%s' "$S3_ENDPOINT" "$(bucket_of http-s3)" "$1"; }
 
 # ensure_readfile T: r/read.bin (SEQ_MB) is in the target.  Mounts and
 # unmounts (which also drains lamfs's write-back queue) when it must write it.
@@ -523,6 +555,11 @@ ensure_readfile() {
 	local t=$1 m
 	m=$(mnt_of "$t")
 	[[ -f $(tdir "$t")/read.done ]] && return 0
+	if [[ $t == http-s3 ]]; then
+		tmo curl -K "$WORK/curl.conf" -T "$SRC_READ" "$(http_url r/read.bin)" -o /dev/null
+		touch "$(tdir "$t")/read.done"
+		return 0
+	fi
 	mount_t "$t"
 	log "    $t: writing the ${SEQ_MB} MiB file to read"
 	mkdir -p "$m/r"
@@ -596,8 +633,9 @@ seqwrite() {  # seqwrite WORKLOAD T R CMD...: shared by fio and cp
 	else
 		emit "$w" durable_MBps MB/s higher "$t" "$r" "$(div "$SEQ_MB" "$(sub "$t0" "$t2")")" "$DURABLE_NOTE"
 	fi
-	[[ $t == native ]] || emit "$w" rss_MiB MiB lower "$t" "$r" "$rss"
+	[[ $t == native || $t == http-s3 ]] || emit "$w" rss_MiB MiB lower "$t" "$r" "$rss"
 	rm -f "$f"
+	[[ $t == http-s3 ]] && quiet rcl delete "s3bench:$(bucket_of "$t")/w"
 	umount_t "$t"
 }
 
@@ -607,18 +645,60 @@ run_fio_write() {
 }
 run_cp() { tmo cp "$SRC_SEQ" "$1"; }
 
+# http-s3's cp: the pieces of the source, one PUT each, all at once (the
+# name is the prefix the pieces are stored under)
+run_http_put() {
+	local p i=0 pids=() rc=0
+	for p in "$WORK"/src-seq.part.*; do
+		tmo curl -K "$WORK/curl.conf" -T "$p" "$(http_url "${1#"$(mnt_of http-s3)/"}.$i")" -o /dev/null &
+		pids+=($!)
+		i=$((i + 1))
+	done
+	for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+	return "$rc"
+}
+
 w_seqwrite_fio() { seqwrite seqwrite_fio "$1" "$2" run_fio_write; }
-w_seqwrite_cp() { seqwrite seqwrite_cp "$1" "$2" run_cp; }
+w_seqwrite_cp() {
+	if [[ $1 == http-s3 ]]; then
+		cat "$WORK"/src-seq.part.* >/dev/null
+		seqwrite seqwrite_cp "$1" "$2" run_http_put
+	else
+		seqwrite seqwrite_cp "$1" "$2" run_cp
+	fi
+}
+
+# http-s3's read: BENCH_HTTP_JOBS ranged GETs of equal parts, all at once
+run_http_get() {
+	local j n=$BENCH_HTTP_JOBS a b pids=() rc=0 p
+	for ((j = 0; j < n; j++)); do
+		a=$((SEQ_BYTES * j / n))
+		b=$((SEQ_BYTES * (j + 1) / n - 1))
+		tmo curl -K "$WORK/curl.conf" -r "$a-$b" "$(http_url r/read.bin)" -o /dev/null &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+	return "$rc"
+}
 
 w_seqread() {
 	local t=$1 r=$2 m t0 t1
 	ensure_readfile "$t"
+	if [[ $t == http-s3 ]]; then
+		drop_caches
+		t0=$(now)
+		run_http_get
+		t1=$(now)
+		emit seqread MBps MB/s higher "$t" "$r" "$(div "$SEQ_MB" "$(sub "$t0" "$t1")")"
+		return 0
+	fi
 	cold_mount "$t"
 	m=$(mnt_of "$t")
 	t0=$(now)
 	tmo dd if="$m/r/read.bin" of=/dev/null bs=1M status=none
 	t1=$(now)
 	emit seqread MBps MB/s higher "$t" "$r" "$(div "$SEQ_MB" "$(sub "$t0" "$t1")")"
+	[[ $t == native ]] || emit seqread rss_MiB MiB lower "$t" "$r" "$(rss_of "$t")"
 	umount_t "$t"
 }
 
@@ -643,9 +723,15 @@ smallfiles() {  # smallfiles JOBS T R
 	d=$m/w/$w-$r
 	mkdir -p "$d"
 	base=$(settle "$t" w)
+	[[ $t == http-s3 ]] && http_small_prepare "$jobs" "$w-$r"
 	t0=$(now)
-	tmo python3 "$BENCH_DIR/files.py" write "$d" "$SMALL_N" "$jobs" "$SMALL_SIZE" >"$WORK/out.txt"
-	el=$(<"$WORK/out.txt")
+	if [[ $t == http-s3 ]]; then
+		http_small_put "$jobs"
+		el=
+	else
+		tmo python3 "$BENCH_DIR/files.py" write "$d" "$SMALL_N" "$jobs" "$SMALL_SIZE" >"$WORK/out.txt"
+		el=$(<"$WORK/out.txt")
+	fi
 	t1=$(now)
 	durable "$t" w "$base" "$SMALL_N" $((SMALL_N * SMALL_SIZE)) "$t1" "fs:$d"
 	t2=$DURABLE_T
@@ -656,11 +742,39 @@ smallfiles() {  # smallfiles JOBS T R
 	else
 		emit "$w" durable_files_per_s files/s higher "$t" "$r" "$(div "$SMALL_N" "$(sub "$t0" "$t2")")" "$DURABLE_NOTE"
 	fi
-	[[ $t == native ]] || emit "$w" rss_MiB MiB lower "$t" "$r" "$rss"
+	[[ $t == native || $t == http-s3 ]] || emit "$w" rss_MiB MiB lower "$t" "$r" "$rss"
 	: "$el"
 	tmo rm -rf "$d"
+	[[ $t == http-s3 ]] && quiet rcl delete "s3bench:$(bucket_of "$t")/w"
 	umount_t "$t"
 }
+# http-s3's small files: the same files (written locally first, untimed),
+# one curl per writer with that writer's files as a config list
+http_small_prepare() {
+	local jobs=$1 name=$2 src=$WORK/http-small j f base
+	base=$(http_url "w/$name")
+	rm -rf "$src"
+	mkdir -p "$src"
+	python3 "$BENCH_DIR/files.py" write "$src" "$SMALL_N" "$jobs" "$SMALL_SIZE" >/dev/null
+	for ((j = 0; j < jobs; j++)); do
+		for f in "$src"/f"${j}"_*; do
+			printf 'upload-file = "%s"\nurl = "%s"\noutput = "/dev/null"\n' "$f" \
+				"$base/${f##*/}"
+		done >"$WORK/http-small.$j.conf"
+	done
+	cat "$src"/* >/dev/null
+}
+
+http_small_put() {
+	local jobs=$1 j pids=() rc=0 p
+	for ((j = 0; j < jobs; j++)); do
+		tmo curl -K "$WORK/curl.conf" -K "$WORK/http-small.$j.conf" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+	return "$rc"
+}
+
 w_smallfiles_1() { smallfiles 1 "$@"; }
 w_smallfiles_4() { smallfiles 4 "$@"; }
 
@@ -702,6 +816,7 @@ w_rename() {
 
 run_one() {
 	local w=$1 t=$2 r=$3 rc
+	[[ $t == http-s3 ]] && ! in_list "$w" "$HTTP_WORKLOADS" && return 0
 	log "  $w round $r: $t"
 	# in the background with `wait`: a signal to this script is handled at
 	# once (bash would wait for a foreground subshell to finish first)

@@ -302,7 +302,41 @@ static void fill_record(const struct core *c, struct lamfs_record *rec, const ch
 	rec->mtime_ns = (a && a->mtime_ns) ? a->mtime_ns : now_ns();
 }
 
-/* Undo a save whose flagged record is committed: record, then object. */
+/*
+ * 1 when the object obj of a flagged record rec may be removed with it: it is
+ * missing, or holds rec's size and (when staging_path still has the staged
+ * bytes) exactly those bytes.  An object with other bytes was not written by
+ * this save: a put never replaces one (backend.h), so it is an object saved
+ * after the metadata backup this instance was restored from, and stays.
+ */
+static int object_is_ours(struct core *c, const struct lamfs_record *rec, const char *obj,
+			  const char *staging_path)
+{
+	struct backend_src src = { 0 };
+	uint64_t size = 0;
+	int fd, rc = backend_stat(c->backend, obj, &size);
+
+	if (rc < 0)
+		return 1;
+	if (size != (uint64_t)rec->size) {
+		rc = 0;
+	} else if (staging_path && (fd = open(staging_path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		src.fd = fd;
+		src.size = size;
+		rc = backend_same_content(c->backend, obj, &src) != 0;
+		close(fd);
+	} else {
+		rc = 1;
+	}
+	if (!rc)
+		log_err("%s: %s holds other bytes than the save being rolled back; kept (saved "
+			"after a metadata backup? lamfs-repair lists it)", rec->key, obj);
+	return rc;
+}
+
+/* Undo a save whose flagged record is committed: record, then object.
+ * object_written < 0: the put found another object under the name (EEXIST),
+ * which is not this save's and stays. */
 static void save_rollback(struct core *c, const struct lamfs_record *rec, int object_written)
 {
 	char obj[LAMFS_OBJ_MAX];
@@ -311,7 +345,7 @@ static void save_rollback(struct core *c, const struct lamfs_record *rec, int ob
 	if (rc < 0 && rc != -ENOENT)
 		log_err("save %s: cannot delete the flagged record %s (%s); it stays hidden "
 			"until lamfs-repair rolls it back", rec->key, rec->uid, strerror(-rc));
-	if (rc < 0 && rc != -ENOENT)
+	if ((rc < 0 && rc != -ENOENT) || object_written < 0)
 		return; /* the record still names the object; repair decides */
 	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
 	rc = backend_remove(c->backend, obj);
@@ -332,6 +366,7 @@ static int save_upload(struct core *c, struct core_stage *s, const struct lamfs_
 		.sha256_hex = hr->checksum,
 		.may_consume = 1,
 		.synced = 1,   /* save_begin fsynced the stage */
+		.key = rec->key,
 	};
 
 	key_object(rec->uid, rec->suffix, obj, sizeof(obj));
@@ -428,7 +463,7 @@ int core_save(struct core *c, struct core_stage *s, const char *key,
 	}
 	if (rc < 0) {
 		log_err("save %s (%s) failed: %s; rolled back", key, rec.uid, strerror(-rc));
-		save_rollback(c, &rec, 1);
+		save_rollback(c, &rec, rc == -EEXIST ? -1 : 1);
 		stage_name_anon(s);
 		goto done;
 	}
@@ -706,6 +741,7 @@ int core_upload_flagged(struct core *c, const char *uid, int locked_fd)
 	src.md5 = hr.md5_ok ? hr.md5 : NULL;
 	src.sha256_hex = hr.checksum;
 	src.may_consume = 1;
+	src.key = rec.key;
 	/* staging/<uid> gets that name only after save_begin has fsynced it
 	 * (and its record is flagged only after that), so its bytes are durable. */
 	src.synced = 1;
@@ -717,6 +753,8 @@ int core_upload_flagged(struct core *c, const char *uid, int locked_fd)
 		rc = fault_check("save.uploaded");
 	if (rc == 0)
 		rc = meta_save_finish(c->meta, uid, &rec);
+	/* EEXIST: another object has the name (saved after a restored backup);
+	 * retrying cannot help, and the rollback keeps that object. */
 	if (rc == 0)
 		unlink(path);
 	else if (consumed)
@@ -741,10 +779,10 @@ int core_rollback_flagged(struct core *c, const char *uid)
 	if (rc < 0)
 		goto out;
 	key_object(rec.uid, rec.suffix, obj, sizeof(obj));
-	rc = backend_remove(c->backend, obj);
+	core_staging_path(c, uid, path, sizeof(path));
+	rc = object_is_ours(c, &rec, obj, path) ? backend_remove(c->backend, obj) : 0;
 	if (rc == -ENOENT)
 		rc = 0;
-	core_staging_path(c, uid, path, sizeof(path));
 	if (unlink(path) != 0 && errno != ENOENT && rc == 0)
 		rc = -errno;
 out:
@@ -960,4 +998,18 @@ ssize_t core_xattr_list(char *buf, size_t size)
 		buf += n;
 	}
 	return (ssize_t)need;
+}
+
+/* ---- for save_file.c (core_internal.h) ---- */
+
+void core_record_fill(const struct core *c, struct lamfs_record *rec, const char *key,
+		      const struct hash_result *hr,
+		      const struct core_attrs *a)
+{
+	fill_record(c, rec, key, hr, a);
+}
+
+void core_save_undo(struct core *c, const struct lamfs_record *rec, int object_written)
+{
+	save_rollback(c, rec, object_written);
 }

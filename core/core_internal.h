@@ -36,6 +36,15 @@ struct core_stage {
 	struct lamfs_record base;    /* the record the content came from / was saved as */
 };
 
+/* A record for the save of hr's content at key with attrs a (fill_record). */
+void core_record_fill(const struct core *c, struct lamfs_record *rec, const char *key,
+		      const struct hash_result *hr,
+		      const struct core_attrs *a);
+/* Roll back a save whose flagged record is committed: the record, then its
+ * object unless object_written < 0 (the put found another object under the
+ * name: EEXIST).  Logs what it cannot undo. */
+void core_save_undo(struct core *c, const struct lamfs_record *rec, int object_written);
+
 /* Create an empty staging file for s (s->fd, s->path).  0 or -errno. */
 int stage_create_file(struct core_stage *s);
 /* Make a spent stage usable again: copy base's object into a new staging file. */

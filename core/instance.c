@@ -17,6 +17,7 @@
 #include <dirent.h>
 
 #include "backend.h"
+#include "backup.h"
 #include "lamfs.h"
 #include "marker.h"
 #include "meta.h"
@@ -33,7 +34,7 @@ char *instance_msg(const char *fmt, ...)
 	return s;
 }
 
-static void set_msg(char **errmsg, char *msg)
+void instance_set_msg(char **errmsg, char *msg)
 {
 	if (errmsg) {
 		free(*errmsg);
@@ -117,7 +118,8 @@ static int url_has_password(const char *url)
 	return at && colon && colon < at && !memchr(p, '/', (size_t)(at - p));
 }
 
-static int write_conf(const char *path, const char *storage, const char *db)
+static int write_conf(const char *path, const char *storage, const char *db,
+		      const char *restored_from)
 {
 	int rc = 0;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -134,6 +136,10 @@ static int write_conf(const char *path, const char *storage, const char *db)
 	fprintf(f, "# lamfs instance; see lamfs(1)\n[instance]\nversion = %d\n\n"
 		"[storage]\nurl = %s\n\n[meta]\nurl = %s\n",
 		INSTANCE_CONF_VERSION, storage, db);
+	if (restored_from)
+		fprintf(f, "\n# the metadata came from this backup; lamfs-repair lists (and with\n"
+			"# --register registers again) the objects saved after it\n"
+			"[restore]\nfrom = %s\n", restored_from);
 	if (!strncmp(storage, "s3://", 5))
 		write_conf_s3(f);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
@@ -151,12 +157,71 @@ static int make_dir(const char *path, mode_t mode)
 	return 0;
 }
 
+/*
+ * mkdir -p: make path and every missing parent (mode).  *top gets the
+ * topmost directory this call made, as a prefix of path ("" when path
+ * existed), so a failed init can take back exactly what it made.
+ * 0, or -errno of the mkdir that failed (ENOTDIR: a parent is a file).
+ */
+static int make_dirs(const char *path, mode_t mode, char *top, size_t toplen)
+{
+	char buf[PATH_MAX];
+	size_t i, n = strlen(path);
+	int rc = 0;
+
+	top[0] = '\0';
+	if (n == 0 || n >= sizeof(buf))
+		return n ? -ENAMETOOLONG : -ENOENT;
+	memcpy(buf, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		if (buf[i - 1] == '/')
+			continue;           /* "a//b": nothing new to make */
+		buf[i] = '\0';
+		if (mkdir(buf, mode) == 0) {
+			if (!top[0])
+				snprintf(top, toplen, "%s", buf);
+		} else if (errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		buf[i] = path[i];
+	}
+	return rc;
+}
+
+/* Remove path and its parents up to top (both as make_dirs saw them); each
+ * only when empty. */
+static void unmake_dirs(const char *path, const char *top)
+{
+	char buf[PATH_MAX];
+	size_t tl = strlen(top);
+	char *slash;
+
+	if (!tl || strncmp(path, top, tl) || snprintf(buf, sizeof(buf), "%s", path) >=
+	    (int)sizeof(buf))
+		return;
+	while (strlen(buf) >= tl) {
+		while (strlen(buf) > 1 && buf[strlen(buf) - 1] == '/')
+			buf[strlen(buf) - 1] = '\0';
+		if (rmdir(buf) != 0 || strlen(buf) <= tl)
+			break;
+		slash = strrchr(buf, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+	}
+}
+
 /* What a failed init made, to be removed (only what it made). */
 struct init_undo {
-	const char *dir;
-	int made_dir;
+	const char *dir;            /* the instance folder (absolute once known) */
+	const char *dir_in;         /* as given, and the topmost folder make_dirs */
+	char dir_top[PATH_MAX];     /* made for it ("" none) */
 	const char *storage_root;   /* local root, or NULL */
-	int made_storage;
+	char storage_in[PATH_MAX];  /* as given, and the topmost folder made for it */
+	char storage_top[PATH_MAX];
 	const char *db_path;        /* a SQLite file init created, or NULL */
 	struct backend *b;          /* with marker_written: remove the marker */
 	int marker_written;
@@ -196,15 +261,14 @@ static void init_undo(const struct init_undo *u)
 	if (p)
 		rmdir(p);
 	free(p);
-	if (u->made_storage && u->storage_root) {
+	if (u->storage_top[0] && u->storage_root) {
 		p = path_join(u->storage_root, LAMFS_STORAGE_DIR);
 		if (p)
 			rmdir(p);
 		free(p);
-		rmdir(u->storage_root);
+		unmake_dirs(u->storage_in, u->storage_top);
 	}
-	if (u->made_dir)
-		rmdir(u->dir);
+	unmake_dirs(u->dir_in, u->dir_top);
 }
 
 /* The storage root as lamindb_storage.root holds it: the absolute path, or
@@ -287,7 +351,7 @@ static int attach_storage(struct meta *m, const char *row_root, int s3,
 	rc = meta_storage_get(m, &id, &row);
 	if (rc == 0 && strcmp(row.root, row_root) != 0) {
 		rc = -EEXIST;
-		set_msg(errmsg, instance_msg(
+		instance_set_msg(errmsg, instance_msg(
 			"the database already serves storage %s (LaminDB instance uid %s), and "
 			"storage %s is %s (instance uid %s); lamfs keeps one storage root per "
 			"database: give that root, or another database; nothing changed",
@@ -297,14 +361,14 @@ static int attach_storage(struct meta *m, const char *row_root, int s3,
 		goto out;
 	}
 	if (rc < 0 && rc != -ENOENT) {
-		set_msg(errmsg, instance_msg("cannot read the database's storage: %s",
+		instance_set_msg(errmsg, instance_msg("cannot read the database's storage: %s",
 					     strerror(-rc)));
 		goto out;
 	}
 	storage_row_of(row_root, s3, ident, &st);
 	rc = meta_storage_attach(m, &st, &id, &found);
 	if (rc == -EXDEV) {
-		set_msg(errmsg, instance_msg(
+		instance_set_msg(errmsg, instance_msg(
 			"storage %s belongs to LaminDB instance %s (instance uid %s, %s), but "
 			"the database's storage row for it names instance uid %s (storage uid "
 			"%s): they are different instances; nothing changed",
@@ -314,18 +378,18 @@ static int attach_storage(struct meta *m, const char *row_root, int s3,
 		goto out;
 	}
 	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot record storage %s in the database: %s",
+		instance_set_msg(errmsg, instance_msg("cannot record storage %s in the database: %s",
 					     row_root, strerror(-rc)));
 		goto out;
 	}
 	rc = meta_storage_get(m, &id, &row);
 	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot read the storage row back: %s", strerror(-rc)));
+		instance_set_msg(errmsg, instance_msg("cannot read the storage row back: %s", strerror(-rc)));
 		goto out;
 	}
 	if (have_marker && strcmp(row.uid, ident->storage_uid) != 0) {
 		rc = -EXDEV;
-		set_msg(errmsg, instance_msg(
+		instance_set_msg(errmsg, instance_msg(
 			"storage %s: its .lamindb/%s names storage uid %s, the database's "
 			"storage row %s: the marker is not this database's; nothing changed",
 			row_root, LAMINDB_MARKER_NAME, ident->storage_uid, row.uid));
@@ -348,10 +412,10 @@ static int read_marker(struct backend *b, const char *root, struct lamindb_ident
 	if (rc == -ENOENT)
 		return 0;
 	if (rc == -EBADMSG)
-		set_msg(errmsg, instance_msg("%s/%s is not a LaminDB storage marker: %s; "
+		instance_set_msg(errmsg, instance_msg("%s/%s is not a LaminDB storage marker: %s; "
 					     "nothing changed", root, MARKER_OBJECT, why));
 	else
-		set_msg(errmsg, instance_msg("cannot read %s/%s: %s", root, MARKER_OBJECT,
+		instance_set_msg(errmsg, instance_msg("cannot read %s/%s: %s", root, MARKER_OBJECT,
 					     strerror(-rc)));
 	return rc;
 }
@@ -366,7 +430,61 @@ static int path_exists(const char *p)
 int instance_init(const char *dir_in, const char *storage, const char *db,
 		  struct instance_init_info *info, char **errmsg)
 {
-	char dir[PATH_MAX], name[LAMINDB_NAME_MAX + 1];
+	return instance_init_from(dir_in, storage, db, NULL, info, errmsg);
+}
+
+static int lease_drop_cb(void *ctx, const struct meta_lease *l)
+{
+	meta_lease_release(ctx, l->id);   /* -ENOENT: gone already */
+	return 0;
+}
+
+/* The metadata of backup in the new store at dburl (see instance.h).  m: the
+ * store as meta_open(META_CREATE) made it (SQLite) or NULL (PostgreSQL, where
+ * it is made by the restore); on return *m is the restored store, open. */
+static int init_restore(const char *dburl, const char *backup, struct meta **m, char **errmsg)
+{
+	int rc;
+
+	if (backup_is_pg(dburl)) {
+		rc = meta_open(dburl, META_READONLY, m);
+		if (rc == 0) {
+			meta_close(*m);
+			*m = NULL;
+			instance_set_msg(errmsg, instance_msg("the database %s already holds a lamfs instance; "
+						     "restore into an empty database", dburl));
+			return -EEXIST;
+		}
+		if (rc != -ENOENT) {
+			instance_set_msg(errmsg, instance_msg("metadata store %s: %s", dburl, strerror(-rc)));
+			return rc;
+		}
+	} else if (*m) {
+		meta_close(*m);     /* the copy goes over the file: no other handle */
+		*m = NULL;
+	}
+	rc = backup_restore(dburl, backup, errmsg);
+	if (rc < 0)
+		return rc;
+	/* Opened as a mount opens it: a backup of an older lamfs is migrated, a
+	 * database that is no lamfs store is refused. */
+	rc = meta_open(dburl, 0, m);
+	/* The backup's leases are the mounts of the instance it was taken from,
+	 * at that time: none of them is a mount of this one. */
+	if (rc == 0)
+		rc = meta_lease_list(*m, lease_drop_cb, *m);
+	if (rc < 0)
+		instance_set_msg(errmsg, instance_msg("%s restored, but it is not a lamfs metadata store "
+					     "lamfs can open: %s", backup,
+					     rc == -EPROTO && meta_open_why()[0]
+						     ? meta_open_why() : strerror(-rc)));
+	return rc;
+}
+
+int instance_init_from(const char *dir_in, const char *storage, const char *db,
+		       const char *backup, struct instance_init_info *info, char **errmsg)
+{
+	char dir[PATH_MAX], name[LAMINDB_NAME_MAX + 1], abs_backup[PATH_MAX] = "";
 	char *conf = NULL, *staging = NULL, *root = NULL, *dburl = NULL, *dbpath = NULL;
 	char *conf_db = NULL;
 	const char *conf_storage = NULL;
@@ -381,16 +499,17 @@ int instance_init(const char *dir_in, const char *storage, const char *db,
 		info = &local_info;
 	memset(info, 0, sizeof(*info));
 	undo.dir = dir_in;
-	if (mkdir(dir_in, 0755) == 0)
-		undo.made_dir = 1;
-	else if (errno != EEXIST) {
-		rc = -errno;
-		set_msg(errmsg, instance_msg("cannot create %s: %s", dir_in, strerror(errno)));
+	undo.dir_in = dir_in;
+	/* Like mkdir -p: missing parents are made too (and taken back if the
+	 * init fails). */
+	rc = make_dirs(dir_in, 0755, undo.dir_top, sizeof(undo.dir_top));
+	if (rc < 0) {
+		instance_set_msg(errmsg, instance_msg("cannot create %s: %s", dir_in, strerror(-rc)));
 		goto out;
 	}
 	if (!realpath(dir_in, dir)) {
 		rc = -errno;
-		set_msg(errmsg, instance_msg("%s: %s", dir_in, strerror(errno)));
+		instance_set_msg(errmsg, instance_msg("%s: %s", dir_in, strerror(errno)));
 		goto out;
 	}
 	undo.dir = dir;
@@ -403,17 +522,17 @@ int instance_init(const char *dir_in, const char *storage, const char *db,
 	if (stat(conf, &st) == 0) {
 		rc = -EEXIST;
 		keep = 1;
-		set_msg(errmsg, instance_msg("%s is already a lamfs instance; nothing changed", dir));
+		instance_set_msg(errmsg, instance_msg("%s is already a lamfs instance; nothing changed", dir));
 		goto out;
 	}
 	rc = dir_empty(dir);
 	if (rc <= 0) {
 		if (rc == 0) {
 			rc = -EEXIST;
-			set_msg(errmsg, instance_msg("%s is not empty; an instance needs an empty "
+			instance_set_msg(errmsg, instance_msg("%s is not empty; an instance needs an empty "
 						     "or new directory; nothing changed", dir));
 		} else {
-			set_msg(errmsg, instance_msg("%s: %s", dir, strerror(-rc)));
+			instance_set_msg(errmsg, instance_msg("%s: %s", dir, strerror(-rc)));
 		}
 		keep = 1;
 		goto out;
@@ -424,24 +543,25 @@ int instance_init(const char *dir_in, const char *storage, const char *db,
 	} else if (storage) {
 		char abs[PATH_MAX];
 
-		if (mkdir(storage, 0755) == 0)
-			undo.made_storage = 1;
-		else if (errno != EEXIST) {
-			rc = -errno;
-			set_msg(errmsg, instance_msg("cannot create storage root %s: %s", storage,
-						     strerror(errno)));
+		snprintf(undo.storage_in, sizeof(undo.storage_in), "%s", storage);
+		rc = make_dirs(storage, 0755, undo.storage_top, sizeof(undo.storage_top));
+		if (rc < 0) {
+			instance_set_msg(errmsg, instance_msg("cannot create storage root %s: %s", storage,
+						     strerror(-rc)));
 			goto out;
 		}
 		if (!realpath(storage, abs)) {
 			rc = -errno;
-			set_msg(errmsg, instance_msg("storage root %s: %s", storage, strerror(errno)));
+			instance_set_msg(errmsg, instance_msg("storage root %s: %s", storage, strerror(errno)));
 			goto out;
 		}
 		root = strdup(abs);
 	} else {
 		root = path_join(dir, "storage");
-		if (root && mkdir(root, 0755) == 0)
-			undo.made_storage = 1;
+		if (root && mkdir(root, 0755) == 0) {
+			snprintf(undo.storage_in, sizeof(undo.storage_in), "%s", root);
+			snprintf(undo.storage_top, sizeof(undo.storage_top), "%s", root);
+		}
 	}
 	if (!root) {
 		rc = -ENOMEM;
@@ -455,20 +575,20 @@ int instance_init(const char *dir_in, const char *storage, const char *db,
 	if (rc == 0)
 		rc = lamindb_name_of_root(storage ? root : dir, name, sizeof(name));
 	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot name a LaminDB instance after %s: %s",
+		instance_set_msg(errmsg, instance_msg("cannot name a LaminDB instance after %s: %s",
 					     storage ? root : dir, strerror(-rc)));
 		goto out;
 	}
 	if (db && url_has_password(db)) {
 		rc = -EINVAL;
-		set_msg(errmsg, instance_msg("the --db URL holds a password; it would be written to "
+		instance_set_msg(errmsg, instance_msg("the --db URL holds a password; it would be written to "
 					     "%s.  Put it in ~/.pgpass (or PGPASSFILE) and leave it "
 					     "out of the URL", INSTANCE_CONF));
 		goto out;
 	}
 	rc = make_dir(staging, 0700);
 	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot create %s: %s", staging, strerror(-rc)));
+		instance_set_msg(errmsg, instance_msg("cannot create %s: %s", staging, strerror(-rc)));
 		goto out;
 	}
 	{
@@ -495,9 +615,17 @@ int instance_init(const char *dir_in, const char *storage, const char *db,
 	}
 	if (rc < 0)
 		goto out;
-	if (have_marker && !db && (s3 || !path_exists(dbpath))) {
+	if (backup && dbpath && path_exists(dbpath)) {
 		rc = -EEXIST;
-		set_msg(errmsg, instance_msg(
+		instance_set_msg(errmsg, instance_msg(
+			"%s exists: restoring %s would replace that live database; move it away "
+			"first if it is lost or damaged, or restore with another --storage; "
+			"nothing changed", dbpath, backup));
+		goto out;
+	}
+	if (have_marker && !db && !backup && (s3 || !path_exists(dbpath))) {
+		rc = -EEXIST;
+		instance_set_msg(errmsg, instance_msg(
 			"storage %s belongs to LaminDB instance %s (instance uid %s) whose "
 			"database is not %s: give that database with --db postgresql://...; "
 			"nothing changed", info->storage_root, info->ident.slug,
@@ -507,14 +635,15 @@ int instance_init(const char *dir_in, const char *storage, const char *db,
 	if (!have_marker) {
 		rc = lamindb_ident_new(name, &info->ident);
 		if (rc < 0) {
-			set_msg(errmsg, instance_msg("cannot make the instance's identity: %s",
+			instance_set_msg(errmsg, instance_msg("cannot make the instance's identity: %s",
 						     strerror(-rc)));
 			goto out;
 		}
 	}
-	rc = conf_value_ok(conf_storage) && conf_value_ok(conf_db) ? 0 : -EINVAL;
+	rc = conf_value_ok(conf_storage) && conf_value_ok(conf_db) &&
+	     (!backup || conf_value_ok(backup)) ? 0 : -EINVAL;
 	if (rc < 0) {
-		set_msg(errmsg, instance_msg("the storage or database location is too long (over "
+		instance_set_msg(errmsg, instance_msg("the storage or database location is too long (over "
 					     "%d bytes) or holds ' ;' or trailing spaces: it could "
 					     "not be read back from %s", CONF_VALUE_MAX,
 					     INSTANCE_CONF));
@@ -522,11 +651,20 @@ int instance_init(const char *dir_in, const char *storage, const char *db,
 	}
 	if (dbpath && !path_exists(dbpath))
 		undo.db_path = dbpath;
-	rc = meta_open(dburl, META_CREATE, &m);
-	if (rc == -EEXIST)      /* a SQLite database lamfs made: attach */
-		rc = meta_open(dburl, 0, &m);
+	if (!backup || !backup_is_pg(dburl)) {
+		rc = meta_open(dburl, META_CREATE, &m);
+		if (rc == -EEXIST)      /* a SQLite database lamfs made: attach */
+			rc = meta_open(dburl, 0, &m);
+	}
+	if (rc == 0 && backup) {
+		rc = init_restore(dburl, backup, &m, errmsg);
+		if (rc < 0)
+			goto out;
+		if (!realpath(backup, abs_backup))
+			snprintf(abs_backup, sizeof(abs_backup), "%s", backup);
+	}
 	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot %s the metadata store %s: %s",
+		instance_set_msg(errmsg, instance_msg("cannot %s the metadata store %s: %s",
 					     undo.db_path || !dbpath ? "create" : "open", dburl,
 					     rc == -EPROTO && meta_open_why()[0] ? meta_open_why()
 					     : strerror(-rc)));
@@ -540,15 +678,15 @@ int instance_init(const char *dir_in, const char *storage, const char *db,
 		undo.b = b;
 		rc = marker_write(b, staging, &info->ident);
 		if (rc < 0) {
-			set_msg(errmsg, instance_msg("cannot write %s/%s: %s", info->storage_root,
+			instance_set_msg(errmsg, instance_msg("cannot write %s/%s: %s", info->storage_root,
 						     MARKER_OBJECT, strerror(-rc)));
 			goto out;
 		}
 		undo.marker_written = 1;
 	}
-	rc = write_conf(conf, conf_storage, conf_db);
+	rc = write_conf(conf, conf_storage, conf_db, backup ? abs_backup : NULL);
 	if (rc < 0)
-		set_msg(errmsg, instance_msg("cannot write %s: %s", conf, strerror(-rc)));
+		instance_set_msg(errmsg, instance_msg("cannot write %s: %s", conf, strerror(-rc)));
 	if (rc == 0)
 		snprintf(info->db, sizeof(info->db), "%s", dbpath ? dbpath : db);
 out:
@@ -628,6 +766,8 @@ static int conf_handler(void *user, const char *section, const char *name, const
 		ok = conf_set(&cfg->storage_url, value);
 	} else if (!strcmp(section, "meta") && !strcmp(name, "url")) {
 		ok = conf_set(&cfg->meta_url, value);
+	} else if (!strcmp(section, "restore") && !strcmp(name, "from")) {
+		ok = conf_set(&cfg->restored_from, value);
 	} else if (!strcmp(section, "s3") && !strcmp(name, "profile")) {
 		ok = conf_set(&cfg->s3_profile, value);
 	} else if (!strcmp(section, "s3") && !strcmp(name, "endpoint")) {
@@ -702,7 +842,7 @@ int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg
 	memset(cfg, 0, sizeof(*cfg));
 	if (!realpath(dir_in, dir)) {
 		rc = -errno;
-		set_msg(errmsg, instance_msg("%s: %s", dir_in, strerror(errno)));
+		instance_set_msg(errmsg, instance_msg("%s: %s", dir_in, strerror(errno)));
 		goto out;
 	}
 	conf = path_join(dir, INSTANCE_CONF);
@@ -713,7 +853,7 @@ int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg
 	f = fopen(conf, "re");
 	if (!f) {
 		rc = -errno;
-		set_msg(errmsg, errno == ENOENT
+		instance_set_msg(errmsg, errno == ENOENT
 			? instance_msg("%s is not a lamfs instance (no %s; create one with "
 				       "'lamfs init %s')", dir, INSTANCE_CONF, dir_in)
 			: instance_msg("cannot read %s: %s", conf, strerror(errno)));
@@ -723,23 +863,23 @@ int instance_load(const char *dir_in, struct instance_config *cfg, char **errmsg
 	if (line != 0 || !cfg->storage_url || !cfg->meta_url || p.version <= 0) {
 		rc = -EBADMSG;
 		if (p.err)
-			set_msg(errmsg, instance_msg("%s: line %d: %s", conf, line, p.err));
+			instance_set_msg(errmsg, instance_msg("%s: line %d: %s", conf, line, p.err));
 		else if (line != 0)
-			set_msg(errmsg, instance_msg("%s: line %d: not valid ini syntax", conf, line));
+			instance_set_msg(errmsg, instance_msg("%s: line %d: not valid ini syntax", conf, line));
 		else
-			set_msg(errmsg, instance_msg("%s: missing [instance] version, [storage] url "
+			instance_set_msg(errmsg, instance_msg("%s: missing [instance] version, [storage] url "
 						     "or [meta] url", conf));
 		goto out;
 	}
 	if (p.version > INSTANCE_CONF_VERSION) {
 		rc = -EPROTO;
-		set_msg(errmsg, instance_msg("%s was written by a newer lamfs (config version %d)",
+		instance_set_msg(errmsg, instance_msg("%s was written by a newer lamfs (config version %d)",
 					     conf, p.version));
 		goto out;
 	}
 	if (cfg->cache_dir && !p.cache_size_set) {
 		rc = -EBADMSG;
-		set_msg(errmsg, instance_msg("%s: [cache] dir is set but not [cache] size: "
+		instance_set_msg(errmsg, instance_msg("%s: [cache] dir is set but not [cache] size: "
 					     "give the cache a size limit (such as 2G)", conf));
 		goto out;
 	}
@@ -774,6 +914,7 @@ void instance_config_release(struct instance_config *cfg)
 	free(cfg->s3_endpoint);
 	free(cfg->s3_region);
 	free(cfg->cache_dir);
+	free(cfg->restored_from);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -807,7 +948,7 @@ int instance_upgrade(const char *dir, char **db, char **backup, char **errmsg)
 	*db = strdup(cfg.meta_url);
 	rc = instance_lock(cfg.dir, 1, &fd);
 	if (rc < 0) {
-		set_msg(errmsg, rc == -EBUSY
+		instance_set_msg(errmsg, rc == -EBUSY
 			? instance_msg("%s is mounted or in use (%s/lamfs.lock is held): unmount "
 				       "it first; nothing changed", cfg.dir, cfg.dir)
 			: instance_msg("cannot lock %s/lamfs.lock: %s", cfg.dir, strerror(-rc)));
@@ -838,14 +979,14 @@ int instance_upgrade(const char *dir, char **db, char **backup, char **errmsg)
 			rc = lamindb_ident_new(name, &ident);
 	}
 	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot make the instance's identity for %s: %s", root,
+		instance_set_msg(errmsg, instance_msg("cannot make the instance's identity for %s: %s", root,
 					     strerror(-rc)));
 		goto out;
 	}
 	storage_row_of(row_root, s3, &ident, &st);
 	rc = meta_upgrade(cfg.meta_url, &st);
 	if (rc < 0) {
-		set_msg(errmsg, instance_msg("cannot upgrade the metadata store %s: %s",
+		instance_set_msg(errmsg, instance_msg("cannot upgrade the metadata store %s: %s",
 					     cfg.meta_url,
 					     meta_open_why()[0] ? meta_open_why() : strerror(-rc)));
 		goto out;
@@ -858,7 +999,7 @@ int instance_upgrade(const char *dir, char **db, char **backup, char **errmsg)
 
 		if (wrc < 0) {
 			rc = wrc;
-			set_msg(errmsg, instance_msg("upgraded the metadata store, but cannot write "
+			instance_set_msg(errmsg, instance_msg("upgraded the metadata store, but cannot write "
 						     "%s/%s: %s (lamfs init --storage %s on a new "
 						     "instance folder attaches and writes it)", row_root,
 						     MARKER_OBJECT, strerror(-wrc), row_root));

@@ -35,6 +35,8 @@ struct instance_config {
 	char *s3_region;    /* may be NULL */
 	char *cache_dir;    /* [cache] dir, absolute (default INSTANCE/cache); NULL: no cache */
 	uint64_t cache_size; /* [cache] size in bytes; 0: no cache */
+	char *restored_from; /* [restore] from: the metadata backup this instance was
+	                        made from (lamfs init --from-backup), or NULL */
 };
 #define INSTANCE_CONFIG_INIT { 0 }
 
@@ -48,8 +50,8 @@ struct instance_init_info {
 };
 
 /*
- * Create a new instance in `dir` (made if missing; an existing directory must
- * be empty), or attach it to the LaminDB instance that owns the storage
+ * Create a new instance in `dir` (made with its missing parents, as mkdir -p,
+ * and taken back on failure; an existing directory must be empty), or attach it to the LaminDB instance that owns the storage
  * (docs/lamindb.md, "init: new or attach").  storage: a local root path (made
  * if missing), "s3://bucket[/prefix]", or NULL for INSTANCE/storage.  db: NULL
  * for SQLite (<root>/.lamindb/lamin.db; INSTANCE/lamin.db with S3 storage).
@@ -67,6 +69,21 @@ struct instance_init_info {
  */
 int instance_init(const char *dir, const char *storage, const char *db,
 		  struct instance_init_info *info, char **errmsg);
+
+/*
+ * instance_init, with the metadata of backup (a file `lamfs backup` wrote)
+ * instead of an empty store: SQLite: its pages copied into the new database;
+ * PostgreSQL (db): pg_restore into that database, which must hold no lamfs
+ * instance yet (-EEXIST otherwise).  storage should be the storage root the
+ * backed-up instance used: the objects are there.  A SQLite database that
+ * exists where the restore would write it (<root>/.lamindb/lamin.db) is never
+ * replaced: -EEXIST, nothing changed (move a lost or damaged one away first).  The config records the
+ * backup ([restore] from), so lamfs-repair treats objects without a record
+ * as saved after the backup: listed, never removed.  A backup that is not a
+ * lamfs store is refused and nothing is left.
+ */
+int instance_init_from(const char *dir, const char *storage, const char *db, const char *backup,
+		       struct instance_init_info *info, char **errmsg);
 
 /* Read INSTANCE/lamfs.conf.  -ENOENT: not an instance; -EBADMSG: bad config
  * (errmsg names the line).  Release with instance_config_release(). */
@@ -96,5 +113,8 @@ int instance_upgrade(const char *dir, char **db, char **backup, char **errmsg);
 
 /* Format a message into a new string (for *errmsg); NULL on no memory. */
 char *instance_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Put msg (owned, may be NULL) in *errmsg, freeing what was there; with
+ * errmsg NULL, free msg. */
+void instance_set_msg(char **errmsg, char *msg);
 
 #endif

@@ -23,6 +23,7 @@
 #include "key.h"
 #include "lease.h"
 #include "repair.h"
+#include "restore.h"
 
 #define REPAIR_IO_SIZE (1u << 20)
 #define REPAIR_DETAIL_MAX 512
@@ -61,6 +62,8 @@ const char *repair_kind_name(enum repair_kind kind)
 		return "temporary";
 	case REPAIR_KIND_STAGING:
 		return "staging";
+	case REPAIR_KIND_AFTER_BACKUP:
+		return "after-backup";
 	case REPAIR_KIND_VERIFY:
 		return "verify";
 	case REPAIR_KIND_LEASE:
@@ -80,6 +83,8 @@ const char *repair_action_name(enum repair_action action, int dry_run)
 		return dry_run ? "would-roll-back" : "rolled-back";
 	case REPAIR_REMOVED:
 		return dry_run ? "would-remove" : "removed";
+	case REPAIR_REGISTERED:
+		return dry_run ? "would-register" : "registered";
 	case REPAIR_KEPT:
 		return "kept";
 	case REPAIR_MISSING:
@@ -116,8 +121,14 @@ static void count(struct repair *r, enum repair_kind kind, enum repair_action ac
 		else
 			s->staging++;
 		break;
+	case REPAIR_REGISTERED:
+		s->registered++;
+		break;
 	case REPAIR_KEPT:
-		s->kept++;
+		if (kind == REPAIR_KIND_AFTER_BACKUP)
+			s->after_backup++;
+		else
+			s->kept++;
 		break;
 	case REPAIR_MISSING:
 		s->missing++;
@@ -145,7 +156,7 @@ static void emit(struct repair *r, enum repair_kind kind, enum repair_action act
 		.kind = kind,
 		.action = action,
 		/* only the actions that change something have a "would" form */
-		.dry_run = (r->flags & REPAIR_DRY_RUN) && action <= REPAIR_REMOVED,
+		.dry_run = (r->flags & REPAIR_DRY_RUN) && action <= REPAIR_REGISTERED,
 		.key = key,
 		.uid = uid && *uid ? uid : NULL,
 		.name = name,
@@ -652,6 +663,36 @@ static int listing_cb(void *ctx, const char *name, uint64_t size)
 	return strvec_push(&l->objects, name);
 }
 
+/* An object without a record in an instance restored from a backup: saved
+ * after the backup (or an orphan of a delete: the two look alike), so never
+ * removed; listed with the key it would get, registered with REPAIR_REGISTER. */
+static void after_backup(struct repair *r, const char *uid, const char *name)
+{
+	char key[LAMFS_KEY_MAX + 1];
+	enum restore_key_source src = restore_object_key(r->c, uid, name, key, sizeof(key));
+	struct lamfs_record rec;
+	int rc = 0;
+
+	if (!(r->flags & REPAIR_REGISTER)) {
+		emit(r, REPAIR_KIND_AFTER_BACKUP, REPAIR_KEPT, key, uid, name, 0,
+		     "no record in the backup %s; key %s (%s); lamfs-repair --register "
+		     "saves it again there", restore_backup_of(r->c), key,
+		     restore_key_source_name(src));
+		return;
+	}
+	if (!(r->flags & REPAIR_DRY_RUN))
+		rc = restore_register(r->c, name, key, &rec);
+	if (rc < 0)
+		emit(r, REPAIR_KIND_AFTER_BACKUP, REPAIR_FAILED, key, uid, name, rc,
+		     "registering it at %s failed: %s", key, strerror(-rc));
+	else if (r->flags & REPAIR_DRY_RUN)
+		emit(r, REPAIR_KIND_AFTER_BACKUP, REPAIR_REGISTERED, key, uid, name, 0,
+		     "key %s (%s)", key, restore_key_source_name(src));
+	else
+		emit(r, REPAIR_KIND_AFTER_BACKUP, REPAIR_REGISTERED, key, uid, name, 0,
+		     "key %s (%s), as uid %s", key, restore_key_source_name(src), rec.uid);
+}
+
 static void orphan_check(struct repair *r, const struct uidset *u, const char *name)
 {
 	const char *rest = name + strlen(OBJ_PREFIX);
@@ -668,6 +709,10 @@ static void orphan_check(struct repair *r, const struct uidset *u, const char *n
 	uid[LAMFS_UID_LEN] = '\0';
 	if (u->n && bsearch(uid, u->v, u->n, sizeof(*u->v), cmp_uid))
 		return;
+	if (restore_backup_of(r->c)) {
+		after_backup(r, uid, name);
+		return;
+	}
 	if (!(r->flags & REPAIR_DRY_RUN)) {
 		rc = backend_remove(r->b, name);
 		if (rc == -ENOENT)
@@ -954,8 +999,8 @@ int repair_run(struct core *c, unsigned flags, const struct repair_callbacks *cb
 int repair_status(const struct repair_summary *s, unsigned flags)
 {
 	unsigned repaired = s->completed + s->flags_cleared + s->rolled_back + s->orphans +
-			    s->temporaries + s->staging;
-	unsigned problems = s->missing + s->corrupt + s->failed;
+			    s->temporaries + s->staging + s->registered;
+	unsigned problems = s->missing + s->corrupt + s->failed + s->after_backup;
 
 	if (flags & REPAIR_DRY_RUN)
 		problems += repaired;

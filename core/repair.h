@@ -16,7 +16,11 @@
  *               stays latest, any object and staging file of it go).
  *  2. storage   every object under ".lamindb/" whose uid has no record is an
  *               orphan (a delete interrupted between its commit and the object
- *               delete): removed.  Temporaries ".lamindb/.tmp.*" and S3
+ *               delete): removed.  In an instance restored from a backup
+ *               (restore.h) such an object may have been saved after the
+ *               backup: it is never removed but listed (after-backup, kept,
+ *               with the key it would get), and with REPAIR_REGISTER saved
+ *               again at that key (registered).  Temporaries ".lamindb/.tmp.*" and S3
  *               multipart uploads left open: backend_cleanup_incomplete().
  *  3. staging   files in INSTANCE/staging that no flagged record owns (w.*
  *               files of writes that never got saved, <uid> files of records
@@ -56,6 +60,8 @@ enum repair_flags {
 	REPAIR_VERIFY = 1u << 1,    /* pass 4: re-read every committed object */
 	REPAIR_EXCLUSIVE = 1u << 2, /* the instance lock is held exclusively:
 	                               staging files and temporaries may go */
+	REPAIR_REGISTER = 1u << 3,  /* a restored instance: register the objects
+	                               saved after its backup again (restore.h) */
 };
 
 /* What a finding is about. */
@@ -66,6 +72,8 @@ enum repair_kind {
 	REPAIR_KIND_STAGING,        /* a staging file nobody owns */
 	REPAIR_KIND_VERIFY,         /* a committed record's object */
 	REPAIR_KIND_LEASE,          /* a lease left by a mount or repair that is gone */
+	REPAIR_KIND_AFTER_BACKUP,   /* a restored instance: an object without a record,
+	                               saved after the backup (restore.h) */
 };
 
 /* What was (or, on a dry run, would be) done.  The first four change
@@ -75,6 +83,7 @@ enum repair_action {
 	REPAIR_FLAG_CLEARED,        /* flagged: object was stored already */
 	REPAIR_ROLLED_BACK,         /* flagged: record, object, staging file gone */
 	REPAIR_REMOVED,             /* orphan, temporary, staging file removed */
+	REPAIR_REGISTERED,          /* after-backup: saved again at its key */
 	REPAIR_KEPT,                /* left alone on purpose (see detail) */
 	REPAIR_MISSING,             /* verify: the object is not in storage */
 	REPAIR_CORRUPT,             /* verify: size, hash or checksum differ */
@@ -127,6 +136,8 @@ struct repair_summary {
 	unsigned failed;            /* actions or checks that failed */
 	unsigned leases;            /* stale leases removed (or would be); housekeeping:
 	                               not counted by repair_status() */
+	unsigned after_backup;      /* after-backup objects listed, not registered */
+	unsigned registered;        /* after-backup objects registered (or would be) */
 };
 #define REPAIR_SUMMARY_INIT { 0 }
 
@@ -141,15 +152,16 @@ int repair_run(struct core *c, unsigned flags, const struct repair_callbacks *cb
 	       struct repair_summary *sum);
 
 /* fsck-style status of a finished run: 0 nothing found, 1 everything found
- * was repaired, 4 problems left (missing, corrupt, failed; on a dry run also
- * anything that would be repaired).  Operational errors (8) are the caller's. */
+ * was repaired, 4 problems left (missing, corrupt, failed, after-backup
+ * objects not registered; on a dry run also anything that would be
+ * repaired).  Operational errors (8) are the caller's. */
 int repair_status(const struct repair_summary *sum, unsigned flags);
 
 /* Names for reports: "flagged", "orphan", "temporary", "staging", "verify",
- * "lease";
- * "completed", "flag-cleared", "rolled-back", "removed", "kept", "missing",
- * "corrupt", "failed", and on a dry run "would-complete", "would-clear-flag",
- * "would-roll-back", "would-remove". */
+ * "lease", "after-backup";
+ * "completed", "flag-cleared", "rolled-back", "removed", "registered", "kept",
+ * "missing", "corrupt", "failed", and on a dry run "would-complete",
+ * "would-clear-flag", "would-roll-back", "would-remove", "would-register". */
 const char *repair_kind_name(enum repair_kind kind);
 const char *repair_action_name(enum repair_action action, int dry_run);
 

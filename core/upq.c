@@ -154,7 +154,9 @@ static void handle(struct upq *q, struct upq_item *it)
 	snprintf(text, sizeof(text), "try %d of %d failed: %s", it->tries, q->retries,
 		 strerror(-rc));
 	err_file(q, it->uid, text);
-	if (rc != -EBADMSG && it->tries < q->retries) {
+	/* EBADMSG: the staged bytes are bad; EEXIST: another object has the
+	 * name (saved after a restored backup).  Neither gets better. */
+	if (rc != -EBADMSG && rc != -EEXIST && it->tries < q->retries) {
 		log_warn("write-back %s: %s; retrying", it->uid, text);
 		it->not_before_ms = mono_ms() + backoff(q, it->tries - 1);
 		pthread_mutex_lock(&q->lock);

@@ -1143,11 +1143,27 @@ static void root_init(struct fs *fs)
 static int fuse_args_build(struct fuse_args *args, const struct fs_mount_opts *o,
 			   const char *user_opts)
 {
-	char *opt = NULL;
+	char *opt = NULL, *src = NULL;
+	size_t i, n = 0;
 	int rc = 0;
 
-	if (asprintf(&opt, "fsname=lamfs:%s,subtype=lamfs,default_permissions%s%s",
-		     o->instance, *user_opts ? "," : "", user_opts) < 0)
+	/* The source is the instance directory itself, as fstab names it, so
+	 * that mount -a and systemd see the instance is mounted and skip it.
+	 * fuse_opt splits at ',' unless escaped with '\\'. */
+	src = malloc(2 * strlen(o->instance) + 1);
+	if (!src)
+		return -ENOMEM;
+	for (i = 0; o->instance[i]; i++) {
+		if (o->instance[i] == ',' || o->instance[i] == '\\')
+			src[n++] = '\\';
+		src[n++] = o->instance[i];
+	}
+	src[n] = '\0';
+	if (asprintf(&opt, "fsname=%s,subtype=lamfs,default_permissions%s%s", src,
+		     *user_opts ? "," : "", user_opts) < 0)
+		opt = NULL;
+	free(src);
+	if (!opt)
 		return -ENOMEM;
 	if (fuse_opt_add_arg(args, "lamfs") || fuse_opt_add_arg(args, "-o") ||
 	    fuse_opt_add_arg(args, opt))

@@ -44,7 +44,7 @@ main() {
 	# double the run on 2 cores.  LAMFS_ASAN_EXCLUDE="" runs them too.
 	asan_e2e_sel=${LAMFS_ASAN_E2E:-all}
 	asan_exclude_default="t_s3_core t_s3_crash t_s3_errors t_s3_hostile t_s3_cache t_s3_token
- t_multi_pg t_lease_pg t_repair_s3"
+ t_multi_pg t_lease_pg t_repair_s3 t_backup_pg t_lamindb_pg"
 	asan_exclude=${LAMFS_ASAN_EXCLUDE-$(echo $asan_exclude_default)}
 
 	summary=$(mktemp)

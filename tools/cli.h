@@ -41,6 +41,7 @@ int cli_cat(int argc, char **argv);
 int cli_get(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_mount(int argc, char **argv);
+int cli_backup(int argc, char **argv);
 
 /* `lamfs info INSTANCE` (no key): the instance itself; lamin_env: LaminDB's
  * settings file for it instead (cli_instance.c). */
@@ -51,6 +52,21 @@ int cli_info_instance(const char *instance, int json, int lamin_env);
 /* Print "lamfs CMD: message" on stderr (printf format); the message is
  * escaped (escape.h), so a key or path in it cannot forge lines. */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * --json failures.  main() calls cli_json_begin() when the command line holds
+ * --json; from then on cli_err() keeps the first message (exact bytes), and
+ * cli_json_end(), called with the command's exit status, prints
+ * {"error": MESSAGE, "command": CMD, "exit": STATUS} on stdout when the
+ * status is not CLI_OK and no JSON document was printed (cli_json_print(),
+ * or cli_json_printed() from a command that writes its JSON itself).  A
+ * command that prints its own report on failure puts cli_json_error() in
+ * it as "error".  Returns status.
+ */
+void cli_json_begin(void);
+void cli_json_printed(void);
+const char *cli_json_error(void);
+int cli_json_end(const char *cmd, int status);
 
 /* Print the command's usage (usage_text) to stdout for --help (returns
  * CLI_OK) or to stderr after a usage error (returns CLI_USAGE). */
@@ -102,6 +118,37 @@ const char *cli_mode_string(uint32_t mode, int dir, char *buf);
 
 /* Undo the octal escapes of /proc/self/mountinfo ("\\040" for a space) in place. */
 void cli_unescape_octal(char *s);
+
+/* One line of /proc/self/mountinfo, octal escapes undone; valid during the
+ * callback only. */
+struct cli_mountinfo {
+	const char *mountpoint;
+	const char *fstype;         /* "fuse.lamfs" for lamfs */
+	const char *source;         /* lamfs: the instance directory */
+	const char *options;        /* per-mount options ("rw,nosuid,...") */
+	const char *dev;            /* "0:48" */
+};
+
+/* Call cb for every mount of this mount namespace, in the kernel's order (a
+ * later line for one mount point is on top).  cb returns 0 to go on, else
+ * that value is returned (negative) or 0 (positive: stop).  -errno when
+ * mountinfo cannot be read. */
+int cli_mountinfo_foreach(int (*cb)(void *ctx, const struct cli_mountinfo *m), void *ctx);
+
+/* 1 when a lamfs mount's source names the instance directory dir (the
+ * source is dir itself, or "lamfs:dir" as older lamfs named it). */
+int cli_is_instance_source(const char *source, const char *dir);
+
+/* The state of a FUSE mount: CLI_MOUNT_LIVE, CLI_MOUNT_DEAD (its daemon is
+ * gone: "Transport endpoint is not connected"), CLI_MOUNT_HUNG (no answer
+ * within timeout_ms), or -errno (-ENOENT: no such path).  Asks with
+ * statfs(2) from a child process, which a hung daemon cannot block. */
+enum { CLI_MOUNT_LIVE = 0, CLI_MOUNT_DEAD = 1, CLI_MOUNT_HUNG = 2 };
+int cli_mount_probe(const char *mnt, int timeout_ms);
+
+/* Take a dead mount away: umount2(MNT_DETACH), or (not root) fusermount3
+ * -u -z.  0, or -errno. */
+int cli_mount_clear(const char *mnt);
 
 /* Flush stdout and report a write error (disk full, closed pipe). */
 int cli_finish_stdout(const char *cmd, int status);

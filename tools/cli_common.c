@@ -4,6 +4,11 @@
  * JSON), and reporting errors the same way everywhere.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -14,6 +19,51 @@
 #include "cli.h"
 #include "key.h"
 #include "log.h"
+
+/* --json failures (cli.h): whether the command was given --json, whether a
+ * JSON document reached stdout, and the first error message, exact bytes. */
+static struct {
+	int on;
+	int printed;
+	char msg[4096];
+} json_fail;
+
+void cli_json_begin(void)
+{
+	json_fail.on = 1;
+}
+
+void cli_json_printed(void)
+{
+	json_fail.printed = 1;
+}
+
+const char *cli_json_error(void)
+{
+	return json_fail.msg;
+}
+
+int cli_json_end(const char *cmd, int status)
+{
+	struct json_object *o;
+
+	if (!json_fail.on || json_fail.printed || status == CLI_OK)
+		return status;
+	o = json_object_new_object();
+	if (!o)
+		return status;
+	json_object_object_add(o, "error", json_object_new_string(
+		json_fail.msg[0] ? json_fail.msg
+				 : "usage error (--help shows every option)"));
+	json_object_object_add(o, "command", json_object_new_string(cmd));
+	json_object_object_add(o, "exit", json_object_new_int(status));
+	fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_object_put(o);
+	return status;
+}
 
 void cli_err(const char *cmd, const char *fmt, ...)
 {
@@ -26,6 +76,8 @@ void cli_err(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		msg[0] = '\0';
+	if (json_fail.on && !json_fail.msg[0])
+		snprintf(json_fail.msg, sizeof(json_fail.msg), "%s", msg);
 	escape_buf(esc, sizeof(esc), msg, strlen(msg), NULL);
 	fflush(stdout);
 	fprintf(stderr, "lamfs %s: %s\n", cmd, esc);
@@ -224,6 +276,7 @@ int cli_json_print(struct json_object *j)
 
 	flags |= isatty(STDOUT_FILENO) ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN;
 	s = json_object_to_json_string_ext(j, flags);
+	json_fail.printed = 1;
 	if (!s || fputs(s, stdout) == EOF || fputc('\n', stdout) == EOF)
 		rc = CLI_FAIL;
 	json_object_put(j);
@@ -254,4 +307,129 @@ void cli_unescape_octal(char *s)
 		}
 	}
 	*o = '\0';
+}
+
+int cli_mountinfo_foreach(int (*cb)(void *ctx, const struct cli_mountinfo *m), void *ctx)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int rc = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return -errno;
+	while (rc == 0 && getline(&line, &cap, f) > 0) {
+		/* "36 35 0:48 / /mnt/x rw,nosuid - fuse.lamfs SOURCE rw,..." */
+		char *fields[8], *sep, *save = NULL, *tok;
+		struct cli_mountinfo m;
+		int n = 0;
+
+		sep = strstr(line, " - ");
+		if (!sep)
+			continue;
+		*sep = '\0';
+		for (tok = strtok_r(line, " ", &save); tok && n < 8; tok = strtok_r(NULL, " ", &save))
+			fields[n++] = tok;
+		if (n < 6)
+			continue;
+		char *fstype, *source;
+
+		save = NULL;
+		fstype = strtok_r(sep + 3, " \n", &save);
+		source = strtok_r(NULL, " \n", &save);
+		if (!fstype || !source)
+			continue;
+		cli_unescape_octal(source);
+		cli_unescape_octal(fields[4]);
+		m.fstype = fstype;
+		m.source = source;
+		m.mountpoint = fields[4];
+		m.options = fields[5];
+		m.dev = fields[2];
+		rc = cb(ctx, &m);
+	}
+	free(line);
+	fclose(f);
+	return rc < 0 ? rc : 0;
+}
+
+int cli_is_instance_source(const char *source, const char *dir)
+{
+	/* Mounts of lamfs before 0.2 named their source "lamfs:DIR". */
+	if (!strncmp(source, "lamfs:", 6))
+		source += 6;
+	return !strcmp(source, dir);
+}
+
+int cli_mount_probe(const char *mnt, int timeout_ms)
+{
+	struct statfs sf;
+	int status, waited = 0, rc;
+	pid_t pid;
+
+	/* statfs goes to the daemon (no cache answers it): ENOTCONN at once
+	 * when the daemon is gone.  In a child, so that a daemon that hangs
+	 * cannot hang the caller. */
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		if (statfs(mnt, &sf) == 0)
+			_exit(0);
+		_exit(errno == ENOTCONN ? 1 : errno == ENOENT ? 3 : 2);
+	}
+	for (;;) {
+		rc = (int)waitpid(pid, &status, WNOHANG);
+		if (rc == pid || (rc < 0 && errno != EINTR))
+			break;
+		if (waited >= timeout_ms) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return CLI_MOUNT_HUNG;
+		}
+		usleep(10000);
+		waited += 10;
+	}
+	if (rc != pid || !WIFEXITED(status))
+		return -EIO;
+	switch (WEXITSTATUS(status)) {
+	case 0:
+		return CLI_MOUNT_LIVE;
+	case 1:
+		return CLI_MOUNT_DEAD;
+	case 3:
+		return -ENOENT;
+	default:
+		return -EIO;
+	}
+}
+
+int cli_mount_clear(const char *mnt)
+{
+	int status, rc = 0;
+	pid_t pid;
+
+	/* Lazily, as fusermount3 -u -z: a process still inside the dead mount
+	 * (a shell cd'ed there) must not keep it. */
+	if (umount2(mnt, MNT_DETACH) == 0)
+		goto out;
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execlp("fusermount3", "fusermount3", "-u", "-z", "--", mnt, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		rc = -EPERM;
+out:
+	return rc;
 }

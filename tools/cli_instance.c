@@ -19,15 +19,20 @@
 
 static const char init_usage[] =
 	"usage: lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]\n"
+	"                  [--from-backup FILE]\n"
 	"\n"
-	"Create an instance in the new or empty directory INSTANCE, or attach it to\n"
-	"the LaminDB instance that owns the storage (its .lamindb/storage_uid.txt).\n"
-	"The database is SQLite in <storage>/.lamindb/lamin.db (INSTANCE/lamin.db\n"
-	"with S3 storage) unless --db names a PostgreSQL database.\n"
+	"Create an instance in INSTANCE (made with its missing parents, as mkdir -p;\n"
+	"an existing directory must be empty), or attach it to the LaminDB instance\n"
+	"that owns the storage (its .lamindb/storage_uid.txt).  The database is\n"
+	"SQLite in <storage>/.lamindb/lamin.db (INSTANCE/lamin.db with S3 storage)\n"
+	"unless --db names a PostgreSQL database.\n"
 	"\n"
-	"      --storage ROOT  where objects go (default INSTANCE/storage)\n"
-	"      --db URL        postgresql://USER@HOST[:PORT]/DB (password in ~/.pgpass)\n"
-	"  -h, --help          this help\n";
+	"      --storage ROOT      where objects go (default INSTANCE/storage)\n"
+	"      --db URL            postgresql://USER@HOST[:PORT]/DB (password in ~/.pgpass)\n"
+	"      --from-backup FILE  the metadata from FILE (written by lamfs backup)\n"
+	"                          instead of an empty store; give the --storage of\n"
+	"                          the backed-up instance (its objects are there)\n"
+	"  -h, --help              this help\n";
 
 /* The instance name: the slug's part after "anonymous/". */
 static const char *slug_name(const char *slug)
@@ -89,12 +94,13 @@ int cli_init(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "storage", required_argument, NULL, 's' },
 		{ "db", required_argument, NULL, 'b' },
+		{ "from-backup", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct instance_init_info info;
 	char dir[PATH_MAX];
-	const char *storage = NULL, *db = NULL;
+	const char *storage = NULL, *db = NULL, *backup = NULL;
 	char *err = NULL;
 	int c, rc;
 
@@ -106,6 +112,9 @@ int cli_init(int argc, char **argv)
 		case 'b':
 			db = optarg;
 			break;
+		case 'r':
+			backup = optarg;
+			break;
 		case 'h':
 			return cli_usage(init_usage, CLI_OK);
 		default:
@@ -116,13 +125,17 @@ int cli_init(int argc, char **argv)
 		cli_err("init", "expected one INSTANCE directory");
 		return cli_usage(init_usage, CLI_USAGE);
 	}
-	rc = instance_init(argv[optind], storage, db, &info, &err);
+	rc = instance_init_from(argv[optind], storage, db, backup, &info, &err);
 	if (rc < 0) {
 		cli_err("init", "%s", err ? err : strerror(-rc));
 		free(err);
 		return CLI_FAIL;
 	}
-	if (info.attached)
+	if (backup)
+		printf("initialised lamfs instance %s from the backup %s\n"
+		       "objects saved after the backup: lamfs-repair %s --dry-run lists them\n",
+		       argv[optind], backup, argv[optind]);
+	else if (info.attached)
 		printf("attached lamfs instance %s to LaminDB instance %s (instance uid %s, "
 		       "storage uid %s): LaminDB's records are unchanged, lamfs added its own "
 		       "tables\n", argv[optind], info.ident.slug, info.ident.instance_uid,
@@ -248,20 +261,18 @@ int cli_upgrade(int argc, char **argv)
 			json = 1;
 			break;
 		case 'h':
-			fputs(upgrade_usage, stdout);
-			return 0;
+			return cli_usage(upgrade_usage, CLI_OK);
 		default:
-			fputs(upgrade_usage, stderr);
-			return CLI_USAGE;
+			return cli_usage(upgrade_usage, CLI_USAGE);
 		}
 	}
 	if (optind + 1 != argc) {
-		fprintf(stderr, "lamfs upgrade: expected one INSTANCE directory\n");
+		cli_err("upgrade", "expected one INSTANCE directory");
 		return CLI_USAGE;
 	}
 	rc = instance_upgrade(argv[optind], &db, &backup, &err);
 	if (rc < 0) {
-		fprintf(stderr, "lamfs upgrade: %s\n", err ? err : strerror(-rc));
+		cli_err("upgrade", "%s", err ? err : strerror(-rc));
 	} else if (json) {
 		j = json_object_new_object();
 		json_object_object_add(j, "instance", json_object_new_string(argv[optind]));

@@ -112,6 +112,7 @@ static void print_one(struct ls_out *o, const struct lamfs_record *r)
 	if (o->json) {
 		struct json_object *j = cli_record_json(r);
 
+		cli_json_printed();
 		printf("%s%s", o->printed ? ",\n" : "[\n",
 		       j ? json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
 							 JSON_C_TO_STRING_NOSLASHESCAPE) : "null");
@@ -329,8 +330,10 @@ int cli_ls(int argc, char **argv)
 			cli_err("ls", "%s: %s", prefix[0] ? prefix : "listing", strerror(-rc));
 		goto out;
 	}
-	if (o.json)
+	if (o.json) {
+		cli_json_printed();
 		printf("%s\n", o.printed ? "\n]" : "[]");
+	}
 	status = cli_finish_stdout("ls", CLI_OK);
 out:
 	free(o.flagged.v);

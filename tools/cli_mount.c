@@ -30,6 +30,8 @@ static const char mount_usage[] =
 	"\n"
 	"Mount an instance on an empty directory; returns once the mount is ready\n"
 	"(the daemon serves in the background and logs to INSTANCE/lamfs.log).\n"
+	"A dead mount of the same instance there (its daemon killed) is cleared\n"
+	"first.\n"
 	"Unmount with umount MOUNTPOINT or fusermount3 -u MOUNTPOINT.\n"
 	"\n"
 	"  -f, --foreground  stay in the foreground, log to stderr\n"
@@ -54,42 +56,85 @@ static void mount_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+struct kind_ctx {
+	const char *mnt;
+	int kind;
+	char *src;
+	size_t srclen;
+};
+
+static int kind_cb(void *ctx, const struct cli_mountinfo *m)
+{
+	struct kind_ctx *k = ctx;
+
+	if (strcmp(m->mountpoint, k->mnt))
+		return 0;
+	/* the last line for a target is the mount on top */
+	if (!strcmp(m->fstype, "fuse.lamfs")) {
+		k->kind = 1;
+		snprintf(k->src, k->srclen, "%s", m->source);
+	} else {
+		k->kind = !strcmp(m->fstype, "autofs") ? 2 : 3;
+	}
+	return 0;
+}
+
 /*
  * What /proc/self/mountinfo says of mount point mnt: 0 not a mount point,
  * 1 a lamfs mount (source copied to src), 2 an autofs trigger, 3 another mount.
  */
 static int mountpoint_kind(const char *mnt, char *src, size_t srclen)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	int kind = 0;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct kind_ctx k = { mnt, 0, src, srclen };
 
-	while (f && getline(&line, &cap, f) > 0) {
-		char target[PATH_MAX], fstype[64], source[PATH_MAX + 8];
-		const char *sep = strstr(line, " - ");
+	cli_mountinfo_foreach(kind_cb, &k);
+	return k.kind;
+}
 
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", target) != 1 ||
-		    sscanf(sep + 3, "%63s %4103s", fstype, source) != 2)
-			continue;
-		cli_unescape_octal(target);
-		if (strcmp(target, mnt))
-			continue;
-		/* the last line for a target is the mount on top */
-		if (!strcmp(fstype, "fuse.lamfs")) {
-			kind = 1;
-			cli_unescape_octal(source);
-			snprintf(src, srclen, "%s", source);
-		} else if (!strcmp(fstype, "autofs")) {
-			kind = 2;
-		} else {
-			kind = 3;
-		}
+/*
+ * The absolute path of a mount point whose mount may be dead: realpath(3)
+ * stats every component, and stat of a dead FUSE mount fails with ENOTCONN,
+ * so resolve the parent and append the last name.  0 or -errno.
+ */
+static int mountpoint_path(const char *in, char *out)
+{
+	char tmp[PATH_MAX], parent[PATH_MAX];
+	const char *name;
+	char *slash;
+	int rc = 0;
+
+	if (realpath(in, out))
+		goto out;
+	rc = -errno;
+	if (rc != -ENOTCONN)
+		goto out;
+	if (snprintf(tmp, sizeof(tmp), "%s", in) >= (int)sizeof(tmp)) {
+		rc = -ENAMETOOLONG;
+		goto out;
 	}
-	free(line);
-	if (f)
-		fclose(f);
-	return kind;
+	while (strlen(tmp) > 1 && tmp[strlen(tmp) - 1] == '/')
+		tmp[strlen(tmp) - 1] = '\0';
+	slash = strrchr(tmp, '/');
+	name = slash ? slash + 1 : tmp;
+	if (slash == tmp)
+		snprintf(parent, sizeof(parent), "/");
+	else if (slash) {
+		*slash = '\0';
+		if (!realpath(tmp, parent)) {
+			rc = -errno;
+			goto out;
+		}
+	} else if (!getcwd(parent, sizeof(parent))) {
+		rc = -errno;
+		goto out;
+	}
+	if (snprintf(out, PATH_MAX, "%s%s%s", parent, strcmp(parent, "/") ? "/" : "", name) >=
+	    PATH_MAX)
+		rc = -ENAMETOOLONG;
+	else
+		rc = -ENOTCONN;      /* the path is made; the caller sees why */
+out:
+	return rc;
 }
 
 static int dir_is_empty(const char *path)
@@ -136,19 +181,57 @@ int cli_mount_run(const struct cli_mount_req *r)
 		mount_err("%s", err ? err : strerror(-rc));
 		goto out;
 	}
-	if (!realpath(r->mountpoint, mnt)) {
-		if (errno == ENOENT)
+	rc = mountpoint_path(r->mountpoint, mnt);
+	if (rc < 0 && rc != -ENOTCONN) {
+		if (rc == -ENOENT)
 			mount_err("mountpoint %s does not exist (create it: mkdir -p %s)",
 				  r->mountpoint, r->mountpoint);
 		else
-			mount_err("mountpoint %s: %s", r->mountpoint, strerror(errno));
+			mount_err("mountpoint %s: %s", r->mountpoint, strerror(-rc));
+		goto out;
+	}
+	kind = mountpoint_kind(mnt, src, sizeof(src));
+	if (kind == 1) {
+		/* A mount of this instance whose daemon died is cleared and
+		 * mounted again (what the user would do by hand); a live one,
+		 * or another instance's, is left alone. */
+		int p = cli_mount_probe(mnt, 5000);
+
+		if (p != CLI_MOUNT_DEAD) {
+			mount_err("%s is already a lamfs mount (of %s)%s", mnt, src,
+				  p == CLI_MOUNT_HUNG ? " that does not answer" : "");
+			goto out;
+		}
+		if (!cli_is_instance_source(src, inst)) {
+			mount_err("%s is a dead lamfs mount of another instance (%s); clear it "
+				  "first: fusermount3 -u -z %s", mnt, src, mnt);
+			goto out;
+		}
+		if (r->fake) {
+			if (r->verbose)
+				fprintf(stderr, "lamfs: %s: would clear the dead mount of this "
+					"instance\n", mnt);
+			status = CLI_OK;
+			goto out;
+		}
+		rc = cli_mount_clear(mnt);
+		if (rc < 0) {
+			mount_err("%s is a dead mount of this instance and could not be "
+				  "cleared (%s); clear it: fusermount3 -u -z %s", mnt,
+				  strerror(-rc), mnt);
+			goto out;
+		}
+		fprintf(stderr, "lamfs: %s: cleared the dead mount of this instance "
+				"(its daemon was gone)\n", mnt);
+		kind = mountpoint_kind(mnt, src, sizeof(src));
+	} else if (rc == -ENOTCONN) {
+		mount_err("mountpoint %s: %s", r->mountpoint, strerror(ENOTCONN));
 		goto out;
 	}
 	if (stat(mnt, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		mount_err("mountpoint %s is not a directory", r->mountpoint);
 		goto out;
 	}
-	kind = mountpoint_kind(mnt, src, sizeof(src));
 	if (kind == 1) {
 		mount_err("%s is already a lamfs mount (of %s)", mnt, src);
 		goto out;

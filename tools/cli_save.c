@@ -7,8 +7,9 @@
  *     key, and the store has no folder at the key nor a file where the key
  *     needs a folder.  Any problem: nothing is saved, every culprit is named,
  *     exit 1.
- *  2. Files are then saved one by one (core_save_path: staged, hashed, flagged,
- *     uploaded, committed).  The first failure stops the run; the files saved
+ *  2. Files are then saved one by one from where they are (core_save_file:
+ *     hashed, flagged, uploaded from the file, checked unchanged, committed;
+ *     nothing is copied into staging), with a progress line on a terminal.  The first failure stops the run; the files saved
  *     before it stay saved and the error lists them and the ones not saved.
  * A first Ctrl-C stops after the file being saved (so no save is left
  * half-done); a second one kills at once (the interrupted save stays flagged
@@ -31,9 +32,11 @@
 #include "lease.h"
 #include "log.h"
 #include "progress.h"
+#include "save_file.h"
 
 static const char save_usage[] =
 	"usage: lamfs save INSTANCE FILE... [--key KEY | --prefix PREFIX] [--json]\n"
+	"                  [--progress | --no-progress]\n"
 	"\n"
 	"Save local files as artifacts, without a mount.  Each FILE is saved at\n"
 	"PREFIX/BASENAME (default prefix: the root), or at KEY when one FILE is given.\n"
@@ -43,10 +46,15 @@ static const char save_usage[] =
 	"Saving identical bytes at a key again makes nothing new; new bytes at an\n"
 	"existing key make a new version.  Each line: UID STATUS KEY, STATUS being\n"
 	"new, new-version or unchanged.\n"
+	"Files are hashed and stored from where they are (no copy in staging); one\n"
+	"that changes while it is saved is rolled back.  On a terminal a progress\n"
+	"line (bytes, rate, time left) is redrawn on stderr.\n"
 	"\n"
 	"  -k, --key KEY        the key of the (single) FILE\n"
 	"  -p, --prefix PREFIX  the folder to save the files in\n"
 	"      --json           a JSON object {saved, failed, not_saved}\n"
+	"      --progress       show the progress line even when stdout is no terminal\n"
+	"      --no-progress    never show it\n"
 	"  -h, --help           this help\n";
 
 struct item {
@@ -67,13 +75,38 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
-static const char *key_problem(int rc)
+/* Why key (as typed, or as built from --prefix) cannot be saved at; NULL
+ * when it can.  Keys are relative to the instance's root: nothing is
+ * silently dropped or rewritten, so what is saved is at the key asked for. */
+static const char *key_problem(const char *key)
 {
+	const char *p = key;
+	int rc;
+
+	if (!key[0])
+		return "empty";
+	if (key[0] == '/')
+		return "absolute (keys are relative to the instance's root: leave out the "
+		       "leading '/')";
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0)
+			return "has an empty component ('//' or a trailing '/')";
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return "has a '.' or '..' component";
+		p += n;
+		if (*p == '/' && *++p == '\0')
+			return "has an empty component ('//' or a trailing '/')";
+	}
+	if (strlen(key) > LAMFS_KEY_MAX)
+		return "too long (over 1024 bytes)";
+	rc = key_check(key);
 	switch (rc) {
-	case -EINVAL:
-		return "empty, or an empty, '.' or '..' component";
+	case 0:
+		return NULL;
 	case -ENAMETOOLONG:
-		return "too long (a component over 255 bytes or the key over 1024)";
+		return "too long (a component over 255 bytes)";
 	case -EILSEQ:
 		return "not valid UTF-8";
 	case -EPERM:
@@ -95,6 +128,13 @@ static const char *save_problem(int rc)
 		return "a folder exists at this key";
 	case -ENOTDIR:
 		return "a parent of this key is an artifact, not a folder";
+	case -ESTALE:
+		return "the file changed while it was saved (its size, mtime or bytes); the "
+		       "save was rolled back: save it again when it is no longer written";
+	case -EEXIST:
+		return "storage already holds other bytes under this version's name (saved "
+		       "after the metadata backup this instance was restored from: "
+		       "lamfs-repair INSTANCE --register registers them first)";
 	default:
 		return strerror(-rc);
 	}
@@ -134,8 +174,8 @@ static void check_file(struct item *it, const char *key_opt, const char *prefix,
 		       struct problems *pr)
 {
 	char tmp[PATH_MAX];
-	const char *base;
-	int fd, rc;
+	const char *base, *why;
+	int fd;
 
 	it->key[0] = '\0';
 	if (stat(it->path, &it->st) != 0) {
@@ -171,14 +211,9 @@ static void check_file(struct item *it, const char *key_opt, const char *prefix,
 			return;
 		}
 	}
-	cli_key_normalise(tmp);
-	if (strlen(tmp) > LAMFS_KEY_MAX) {
-		problem(pr, it->path, NULL, "bad key '%s': %s", tmp, key_problem(-ENAMETOOLONG));
-		return;
-	}
-	rc = key_check(tmp);
-	if (rc < 0) {
-		problem(pr, it->path, tmp, "bad key '%s': %s", tmp, key_problem(rc));
+	why = key_problem(tmp);
+	if (why) {
+		problem(pr, it->path, tmp, "bad key '%s': %s", tmp, why);
 		return;
 	}
 	memcpy(it->key, tmp, strlen(tmp) + 1);
@@ -233,11 +268,33 @@ static struct json_object *saved_json(const struct item *it)
 	return o;
 }
 
+struct file_progress {
+	struct progress *pg;
+	uint64_t items_done, bytes_before;
+	enum core_save_phase phase;
+	const char *name;
+};
+
+static void on_file_progress(void *ctx, enum core_save_phase phase, uint64_t done, uint64_t size)
+{
+	struct file_progress *fp = ctx;
+
+	(void)size;
+	if (phase != fp->phase) {
+		fp->phase = phase;
+		progress_label(fp->pg, phase == CORE_SAVE_HASHING ? "hashing" : "storing",
+			       fp->bytes_before);
+	}
+	progress_update(fp->pg, fp->items_done, fp->bytes_before + done, fp->name);
+}
+
 /* Step 2: save the items one by one; stop at the first failure.  Returns the
  * index of the failed item, or n when all were saved. */
 static size_t save_all(struct core *c, struct item *items, size_t n, struct progress *pg,
 		       int json, int *err)
 {
+	struct file_progress fp = { pg, 0, 0, CORE_SAVE_HASHING, NULL };
+	struct core_save_progress cb = { on_file_progress, &fp };
 	uint64_t bytes = 0;
 	char ek[CLI_ESC_KEY];
 	size_t i;
@@ -253,6 +310,11 @@ static size_t save_all(struct core *c, struct item *items, size_t n, struct prog
 			*err = -EINTR;
 			break;
 		}
+		fp.items_done = i;
+		fp.bytes_before = bytes;
+		fp.name = it->path;
+		fp.phase = CORE_SAVE_HASHING;
+		progress_label(pg, "hashing", bytes);
 		progress_update(pg, i, bytes, it->path);
 		had_prev = core_lookup(c, it->key, &prev) == 0 && prev.type == META_FILE;
 		attrs.mode = it->st.st_mode & 07777;
@@ -260,7 +322,7 @@ static size_t save_all(struct core *c, struct item *items, size_t n, struct prog
 		attrs.owner_gid = (uint32_t)getgid();
 		attrs.mtime_ns = (int64_t)it->st.st_mtim.tv_sec * 1000000000LL +
 				 it->st.st_mtim.tv_nsec;
-		rc = core_save_path(c, it->path, it->key, &attrs, &it->rec);
+		rc = core_save_file(c, it->path, it->key, &attrs, &cb, &it->rec);
 		if (rc < 0) {
 			*err = rc;
 			break;
@@ -311,9 +373,12 @@ int cli_save(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "prefix", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "no-progress", no_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	enum progress_mode pmode = PROGRESS_AUTO;
 	struct problems pr = { NULL, 0 };
 	struct item *items = NULL;
 	struct core *c = NULL;
@@ -338,6 +403,12 @@ int cli_save(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'P':
+			pmode = PROGRESS_ON;
+			break;
+		case 'Q':
+			pmode = PROGRESS_OFF;
+			break;
 		case 'h':
 			return cli_usage(save_usage, CLI_OK);
 		default:
@@ -358,7 +429,14 @@ int cli_save(int argc, char **argv)
 			return CLI_FAIL;
 		}
 		snprintf(prefix, sizeof(prefix), "%s", prefix_opt);
-		cli_key_normalise(prefix);
+		/* "runs/" names the folder runs; the keys built from the prefix
+		 * are checked as keys (an absolute prefix makes absolute keys). */
+		{
+			size_t pl = strlen(prefix);
+
+			if (pl > 1 && prefix[pl - 1] == '/')
+				prefix[pl - 1] = '\0';
+		}
 	}
 	n = (size_t)(argc - optind - 1);
 	items = calloc(n, sizeof(*items));
@@ -440,8 +518,7 @@ int cli_save(int argc, char **argv)
 	}
 	for (i = 0; i < n; i++)
 		total += (uint64_t)items[i].st.st_size;
-	if (n > 1)
-		pg = progress_new("saving", n, total);
+	pg = progress_new("hashing", n, total, pmode);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
 	sa.sa_flags = SA_RESETHAND;  /* a second Ctrl-C kills */
@@ -479,6 +556,9 @@ report:
 		json_object_object_add(o, "saved", saved);
 		json_object_object_add(o, "failed", pr.json);
 		json_object_object_add(o, "not_saved", not_saved);
+		if (status != CLI_OK)
+			json_object_object_add(o, "error", json_object_new_string(
+				cli_json_error()[0] ? cli_json_error() : "save failed"));
 		pr.json = NULL;
 		if (cli_json_print(o) != CLI_OK)
 			status = CLI_FAIL;

@@ -4,8 +4,10 @@
  * Mounted: every mount holds INSTANCE/lamfs.lock shared (flock) for its
  * lifetime, lamfs-repair holds it exclusive; the holders are read from
  * /proc/locks without touching the lock.  The mount points of this mount
- * namespace come from /proc/self/mountinfo (source "lamfs:<instance dir>",
- * type fuse.lamfs).  In flight: storage-ongoing records (with their age),
+ * namespace come from /proc/self/mountinfo (source the instance directory,
+ * type fuse.lamfs), each probed with statfs(2): a mount whose daemon died
+ * ("Transport endpoint is not connected") is "dead" and not mounted, and the
+ * report gives the command that clears it.  In flight: storage-ongoing records (with their age),
  * staging files (pending uploads and open writes) and the last upload errors
  * a write-back mount left in INSTANCE/staging/<uid>.err.
  */
@@ -27,7 +29,8 @@
 static const char status_usage[] =
 	"usage: lamfs status INSTANCE [--json]\n"
 	"\n"
-	"Show whether the instance is mounted (and where), whether lamfs-repair is\n"
+	"Show whether the instance is mounted (and where; a mount whose daemon died\n"
+	"is shown as dead, with the command that clears it), whether lamfs-repair is\n"
 	"running, the records whose storage is still ongoing (pending uploads and\n"
 	"interrupted saves) with their size and age, the staging files, and the\n"
 	"last upload errors.\n"
@@ -132,51 +135,52 @@ static int lock_holders(const char *path, struct status *s)
 	return -1;
 }
 
-/* The mount points of this instance in our mount namespace, as a JSON array. */
-static struct json_object *instance_mounts(const char *dir)
+#define PROBE_TIMEOUT_MS 5000
+
+struct mounts_ctx {
+	const char *dir;
+	struct json_object *arr;
+	unsigned live;
+};
+
+static int mount_cb(void *ctx, const struct cli_mountinfo *mi)
 {
-	struct json_object *arr = json_object_new_array();
-	char *line = NULL, want[PATH_MAX + 8];
-	size_t cap = 0;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct mounts_ctx *mc = ctx;
+	struct json_object *m;
+	char *clear = NULL;
+	const char *state;
+	int p;
 
-	snprintf(want, sizeof(want), "lamfs:%s", dir);
-	while (f && arr && getline(&line, &cap, f) > 0) {
-		char *fields[12], *sep, *save = NULL, *tok;
-		char *fstype, *source, *opts, *mnt;
-		int n = 0;
+	if (strcmp(mi->fstype, "fuse.lamfs") || !cli_is_instance_source(mi->source, mc->dir))
+		return 0;
+	p = cli_mount_probe(mi->mountpoint, PROBE_TIMEOUT_MS);
+	state = p == CLI_MOUNT_LIVE ? "live" : p == CLI_MOUNT_DEAD ? "dead"
+		: p == CLI_MOUNT_HUNG ? "not responding" : "unknown";
+	if (p == CLI_MOUNT_LIVE)
+		mc->live++;
+	if (p == CLI_MOUNT_DEAD && asprintf(&clear, "fusermount3 -u -z %s", mi->mountpoint) < 0)
+		clear = NULL;
+	m = json_object_new_object();
+	json_object_object_add(m, "mountpoint", json_object_new_string(mi->mountpoint));
+	json_object_object_add(m, "options", json_object_new_string(mi->options));
+	json_object_object_add(m, "state", json_object_new_string(state));
+	if (clear)
+		json_object_object_add(m, "clear", json_object_new_string(clear));
+	json_object_array_add(mc->arr, m);
+	free(clear);
+	return 0;
+}
 
-		sep = strstr(line, " - ");
-		if (!sep)
-			continue;
-		*sep = '\0';
-		for (tok = strtok_r(line, " ", &save); tok && n < 12; tok = strtok_r(NULL, " ", &save))
-			fields[n++] = tok;
-		if (n < 6)
-			continue;
-		mnt = fields[4];
-		opts = fields[5];
-		save = NULL;
-		fstype = strtok_r(sep + 3, " \n", &save);
-		source = strtok_r(NULL, " \n", &save);
-		if (!fstype || !source)
-			continue;
-		cli_unescape_octal(source);
-		cli_unescape_octal(mnt);
-		if (strcmp(fstype, "fuse.lamfs") || strcmp(source, want))
-			continue;
-		{
-			struct json_object *m = json_object_new_object();
+/* The mount points of this instance in our mount namespace, as a JSON array,
+ * each with its state (live, dead, not responding); *live: how many live. */
+static struct json_object *instance_mounts(const char *dir, unsigned *live)
+{
+	struct mounts_ctx mc = { dir, json_object_new_array(), 0 };
 
-			json_object_object_add(m, "mountpoint", json_object_new_string(mnt));
-			json_object_object_add(m, "options", json_object_new_string(opts));
-			json_object_array_add(arr, m);
-		}
-	}
-	free(line);
-	if (f)
-		fclose(f);
-	return arr;
+	if (mc.arr)
+		cli_mountinfo_foreach(mount_cb, &mc);
+	*live = mc.live;
+	return mc.arr;
 }
 
 struct ongoing_ctx {
@@ -308,14 +312,20 @@ static void print_text(struct json_object *j)
 		if (!nm)
 			printf(", not in this mount namespace");
 		printf("\n");
-		for (i = 0; i < nm; i++) {
-			struct json_object *m = json_object_array_get_idx(mounts, i);
+	}
+	for (i = 0; i < nm; i++) {
+		struct json_object *m = json_object_array_get_idx(mounts, i);
+		const char *st = json_object_get_string(get(m, "state"));
 
-			printf("  on %s (%s)\n",
-			       escape_str(json_object_get_string(get(m, "mountpoint")), em,
-					  sizeof(em)),
-			       json_object_get_string(get(m, "options")));
-		}
+		escape_str(json_object_get_string(get(m, "mountpoint")), em, sizeof(em));
+		if (!strcmp(st, "live"))
+			printf("  on %s (%s)\n", em, json_object_get_string(get(m, "options")));
+		else if (!strcmp(st, "dead"))
+			printf("  dead: %s (its daemon is gone: Transport endpoint is not "
+			       "connected; clear it with: fusermount3 -u -z %s, or mount again "
+			       "there with lamfs mount)\n", em, em);
+		else
+			printf("  %s: %s\n", st, em);
 	}
 	printf("storage ongoing: %zu record%s\n", json_object_array_length(ongoing),
 	       json_object_array_length(ongoing) == 1 ? "" : "s");
@@ -356,7 +366,7 @@ int cli_status(int argc, char **argv)
 	struct core *c;
 	char lock[PATH_MAX];
 	int json = 0, ch, rc, shared = 0, repair = 0, status = CLI_FAIL;
-	unsigned i;
+	unsigned i, live = 0;
 
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -396,9 +406,9 @@ int cli_status(int argc, char **argv)
 		else if (!is_save(cmd))
 			shared = 1;
 	}
-	mounts = instance_mounts(core_instance_dir(c));
-	json_object_object_add(s.j, "mounted", json_object_new_boolean(
-				       shared || json_object_array_length(mounts) > 0));
+	mounts = instance_mounts(core_instance_dir(c), &live);
+	/* A dead mount (its daemon gone) is listed, not counted as mounted. */
+	json_object_object_add(s.j, "mounted", json_object_new_boolean(shared || live > 0));
 	json_object_object_add(s.j, "mounts", mounts);
 	json_object_object_add(s.j, "lock_holders", holders);
 	json_object_object_add(s.j, "lock_known", json_object_new_boolean(s.lock_known));

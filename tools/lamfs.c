@@ -4,7 +4,7 @@
  *   lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]  (cli_instance.c)
  *   lamfs upgrade INSTANCE [--json]                                          (cli_instance.c)
  *   lamfs mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]
- *   lamfs ls|info|versions|save|cat|get|status INSTANCE ...   (cli_*.c)
+ *   lamfs ls|info|versions|save|cat|get|status|backup INSTANCE ...   (cli_*.c)
  *   lamfs INSTANCE MOUNTPOINT [-o OPTIONS]   the form mount.fuse3 runs for
  *                                            fstab type fuse.lamfs
  *
@@ -27,8 +27,9 @@ static const char usage_text[] =
 	"usage: lamfs COMMAND [ARGS]\n"
 	"\n"
 	"  init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]\n"
-	"        create an instance (a LaminDB instance), or attach to the one that\n"
-	"        owns the storage\n"
+	"             [--from-backup FILE]\n"
+	"        create an instance (a LaminDB instance), attach to the one that\n"
+	"        owns the storage, or restore one from a backup\n"
 	"  upgrade INSTANCE [--json]\n"
 	"        bring an instance made before LaminDB's schema to this lamfs (not mounted)\n"
 	"  mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]\n"
@@ -36,19 +37,24 @@ static const char usage_text[] =
 	"        (-f: stay in the foreground, -d: FUSE debug output)\n"
 	"  ls INSTANCE [PREFIX] [-l] [--all] [--json]\n"
 	"        list artifacts: size, version, uid, hash, key\n"
-	"  info INSTANCE [KEY|UID] [--json]\n"
+	"  info INSTANCE [KEY|UID] [--json | --lamin-env]\n"
 	"        every field of an artifact's record; without KEY|UID the instance:\n"
 	"        storage root, database, LaminDB identity, how LaminDB connects\n"
 	"  versions INSTANCE KEY|UID [--json]\n"
 	"        every version of a key, the latest marked\n"
 	"  save INSTANCE FILE... [--key KEY | --prefix PREFIX] [--json]\n"
-	"        save local files (all checked first; then one by one)\n"
+	"             [--progress | --no-progress]\n"
+	"        save local files (all checked first; then one by one, from where\n"
+	"        they are, with a progress line on a terminal)\n"
 	"  cat INSTANCE KEY|UID\n"
 	"        write an artifact's bytes (any version) to stdout\n"
 	"  get INSTANCE KEY|UID DEST\n"
 	"        copy an artifact (any version) to a local file\n"
 	"  status INSTANCE [--json]\n"
-	"        mounts, pending uploads, storage-ongoing records, last errors\n"
+	"        mounts (live or dead), pending uploads, storage-ongoing records,\n"
+	"        last errors\n"
+	"  backup INSTANCE DEST [--json]\n"
+	"        a consistent copy of the metadata, while mounts keep saving\n"
 	"\n"
 	"  None but mount needs a mount; they open the instance directly.\n"
 	"  Exit status: 0 success, 1 failure, 2 usage error.\n"
@@ -74,6 +80,7 @@ static const struct {
 	{ "cat", cli_cat },
 	{ "get", cli_get },
 	{ "status", cli_status },
+	{ "backup", cli_backup },
 };
 
 /*
@@ -110,7 +117,11 @@ int main(int argc, char **argv)
 		/* getopt names the program by argv[0]: "lamfs ls: unrecognized ..." */
 		snprintf(name, sizeof(name), "lamfs %s", cmd);
 		argv[1] = name;
-		return commands[i].fn(argc - 1, argv + 1);
+		/* Looked for before parsing, so a usage error is JSON too. */
+		for (int k = 2; k < argc && strcmp(argv[k], "--"); k++)
+			if (!strcmp(argv[k], "--json"))
+				cli_json_begin();
+		return cli_json_end(commands[i].name, commands[i].fn(argc - 1, argv + 1));
 	}
 	if (is_fuse_helper_form(argc, argv)) {
 		/* argv[0] stands in for the "mount" command name. */

@@ -1,7 +1,7 @@
 /*
  * lamfs_repair.c — lamfs-repair, the companion repair tool.
  *
- *   lamfs-repair INSTANCE [--dry-run] [--verify] [--json] [--force-unlocked]
+ *   lamfs-repair INSTANCE [--dry-run] [--verify] [--register] [--json] [--force-unlocked]
  *
  * Opens the instance without mounting it, takes its lock exclusively (so no
  * mount of this machine runs beside it), then a repair lease in the metadata
@@ -44,7 +44,8 @@
 #define BAR_WIDTH 24
 
 static const char usage_text[] =
-	"usage: lamfs-repair INSTANCE [--dry-run] [--verify] [--json] [--force-unlocked]\n"
+	"usage: lamfs-repair INSTANCE [--dry-run] [--verify] [--register] [--json]\n"
+	"                    [--force-unlocked]\n"
 	"\n"
 	"Bring a lamfs instance back to a clean state after a crash: finish or roll\n"
 	"back interrupted saves, remove orphan objects, interrupted uploads and\n"
@@ -54,6 +55,10 @@ static const char usage_text[] =
 	"  -n, --dry-run         change nothing; report what would be done\n"
 	"      --verify          also re-read every stored object and check its size,\n"
 	"                        hash and checksum against its record\n"
+	"      --register        in an instance restored from a backup (lamfs init\n"
+	"                        --from-backup): save the objects saved after the\n"
+	"                        backup again at their keys (without it they are\n"
+	"                        listed, never removed)\n"
 	"      --json            print one JSON report on stdout\n"
 	"      --force-unlocked  run although the instance lock or a live lease is held\n"
 	"                        (the mount holding it is known to be gone); staging\n"
@@ -211,6 +216,8 @@ static void summary_line(const char *instance, const struct repair_summary *s, i
 		part(parts, sizeof(parts), s->orphans, "orphan object(s) to remove");
 		part(parts, sizeof(parts), s->temporaries, "interrupted upload(s) to remove");
 		part(parts, sizeof(parts), s->staging, "staging file(s) to remove");
+		part(parts, sizeof(parts), s->registered, "object(s) saved after the backup to "
+			"register");
 	} else {
 		part(parts, sizeof(parts), s->completed, "upload(s) completed");
 		part(parts, sizeof(parts), s->flags_cleared, "flag(s) cleared");
@@ -218,7 +225,11 @@ static void summary_line(const char *instance, const struct repair_summary *s, i
 		part(parts, sizeof(parts), s->orphans, "orphan object(s) removed");
 		part(parts, sizeof(parts), s->temporaries, "interrupted upload(s) removed");
 		part(parts, sizeof(parts), s->staging, "staging file(s) removed");
+		part(parts, sizeof(parts), s->registered, "object(s) saved after the backup "
+			"registered");
 	}
+	part(parts, sizeof(parts), s->after_backup, "object(s) saved after the backup, not "
+		"registered (--register registers them)");
 	part(parts, sizeof(parts), s->leases, dry_run ? "stale lease(s) to remove"
 						    : "stale lease(s) removed");
 	part(parts, sizeof(parts), s->kept, "staging file(s)/upload(s) kept (lock not held)");
@@ -260,6 +271,8 @@ static json_object *summary_json(const struct repair_summary *s)
 	ADD("corrupt", s->corrupt);
 	ADD("failed", s->failed);
 	ADD("leases", s->leases);
+	ADD("after_backup", s->after_backup);
+	ADD("registered", s->registered);
 #undef ADD
 	return o;
 }
@@ -297,6 +310,24 @@ static int live_lease(struct core *c, struct meta_lease *blocker)
 	return rc;
 }
 
+/* A usage error with --json on the command line: the JSON report is an
+ * object with error, as for every other failure.  Returns EXIT_USAGE. */
+static int usage_json(int argc, char **argv, const char *msg)
+{
+	json_object *o;
+	int i, json = 0;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		json |= !strcmp(argv[i], "--json");
+	if (json && (o = json_object_new_object())) {
+		json_object_object_add(o, "error", json_object_new_string(msg));
+		json_object_object_add(o, "exit", json_object_new_int(EXIT_USAGE));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	}
+	return EXIT_USAGE;
+}
+
 /* ------------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -306,6 +337,7 @@ int main(int argc, char **argv)
 		{ "verify", no_argument, NULL, 'V' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "force-unlocked", no_argument, NULL, 'F' },
+		{ "register", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -336,17 +368,20 @@ int main(int argc, char **argv)
 		case 'F':
 			force = 1;
 			break;
+		case 'R':
+			flags |= REPAIR_REGISTER;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return EXIT_CLEAN;
 		default:
 			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			return usage_json(argc, argv, "usage error (--help shows every option)");
 		}
 	}
 	if (optind + 1 != argc) {
 		fprintf(stderr, "lamfs-repair: expected one INSTANCE directory (--help for usage)\n");
-		return EXIT_USAGE;
+		return usage_json(argc, argv, "expected one INSTANCE directory");
 	}
 	instance = argv[optind];
 	/* The core logs to stderr; its routine notes would only repeat our report. */

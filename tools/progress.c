@@ -13,6 +13,8 @@
 struct progress {
 	const char *what;
 	uint64_t total_items, total_bytes;
+	int64_t start_ms;            /* when the rate's count began (new, or a label) */
+	uint64_t base_bytes;         /* bytes_done then */
 	int64_t last_draw_ms;
 	int drawn;
 };
@@ -25,11 +27,13 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct progress *progress_new(const char *what, uint64_t total_items, uint64_t total_bytes)
+struct progress *progress_new(const char *what, uint64_t total_items, uint64_t total_bytes,
+			      enum progress_mode mode)
 {
 	struct progress *p;
 
-	if (!isatty(STDERR_FILENO))
+	if (mode == PROGRESS_OFF ||
+	    (mode == PROGRESS_AUTO && (!isatty(STDOUT_FILENO) || !isatty(STDERR_FILENO))))
 		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -38,7 +42,30 @@ struct progress *progress_new(const char *what, uint64_t total_items, uint64_t t
 	p->total_items = total_items;
 	p->total_bytes = total_bytes;
 	p->last_draw_ms = -1000;
+	p->start_ms = now_ms();
 	return p;
+}
+
+void progress_label(struct progress *p, const char *what, uint64_t bytes_done)
+{
+	if (p) {
+		p->what = what;
+		p->start_ms = now_ms();
+		p->base_bytes = bytes_done;
+		p->last_draw_ms = -1000;
+	}
+}
+
+/* "1m05s" / "42s" into buf. */
+static const char *duration(int64_t s, char *buf, size_t len)
+{
+	if (s >= 3600)
+		snprintf(buf, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	else if (s >= 60)
+		snprintf(buf, len, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		snprintf(buf, len, "%llds", (long long)s);
+	return buf;
 }
 
 const char *progress_bytes(uint64_t n, char *buf, unsigned len)
@@ -70,10 +97,10 @@ static unsigned term_width(void)
 void progress_update(struct progress *p, uint64_t items_done, uint64_t bytes_done,
 		     const char *current)
 {
-	char line[512], done_b[16], total_b[16], bar[32];
+	char line[512], done_b[16], total_b[16], rate_b[16], eta[24], bar[32];
 	unsigned width, i, fill, n;
-	int64_t t;
-	double frac;
+	int64_t t, el;
+	double frac, rate;
 
 	if (!p)
 		return;
@@ -91,11 +118,20 @@ void progress_update(struct progress *p, uint64_t items_done, uint64_t bytes_don
 	for (i = 0; i < 20; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[20] = '\0';
-	n = (unsigned)snprintf(line, sizeof(line), "%s [%s] %3u%%  %llu/%llu  %s/%s", p->what,
-			       bar, (unsigned)(frac * 100), (unsigned long long)items_done,
+	el = t - p->start_ms;
+	rate = el > 0 && bytes_done > p->base_bytes
+		? (double)(bytes_done - p->base_bytes) * 1000.0 / (double)el : 0;
+	if (rate >= 1 && p->total_bytes > bytes_done)
+		duration((int64_t)((double)(p->total_bytes - bytes_done) / rate) + 1, eta,
+			 sizeof(eta));
+	else
+		snprintf(eta, sizeof(eta), rate >= 1 ? "0s" : "?");
+	n = (unsigned)snprintf(line, sizeof(line), "%s [%s] %3u%%  %llu/%llu  %s/%s  %s/s  ETA %s",
+			       p->what, bar, (unsigned)(frac * 100), (unsigned long long)items_done,
 			       (unsigned long long)p->total_items,
 			       progress_bytes(bytes_done, done_b, sizeof(done_b)),
-			       progress_bytes(p->total_bytes, total_b, sizeof(total_b)));
+			       progress_bytes(p->total_bytes, total_b, sizeof(total_b)),
+			       progress_bytes((uint64_t)rate, rate_b, sizeof(rate_b)), eta);
 	if (n < sizeof(line) && current)
 		snprintf(line + n, sizeof(line) - n, "  %s", current);
 	width = term_width() - 1;

@@ -284,6 +284,34 @@ mount_fs() {
 	printf '%s\n' "$pid" >"$(_e2e_pidfile "$mnt")"
 }
 
+# run CMD ARGS...: run it with stdin from /dev/null; its exit status in RC,
+# its stdout in OUT, its stderr in ERR (a failure does not stop the test).
+run() {
+	local o e
+	o=$(mktemp "$WORK/.out.XXXXXX")
+	e=$(mktemp "$WORK/.err.XXXXXX")
+	RC=0
+	"$@" >"$o" 2>"$e" </dev/null || RC=$?
+	# shellcheck disable=SC2034 # the same helper as in the other tests
+	OUT=$(cat "$o")
+	ERR=$(cat "$e")
+	rm -f "$o" "$e"
+}
+
+# record_daemon INST MNT: the daemon serving INST (the one holding its lock
+# shared) serves MNT, mounted by mount(8) or mount.lamfs rather than
+# mount_fs; recorded so that the exit trap ends it if the test fails, and
+# left in DAEMON.
+record_daemon() {
+	local pid
+	pid=$("$LAMFS_BIN" status "$1" --json | python3 -c \
+		'import json,sys; print(" ".join(str(h["pid"]) for h in json.load(sys.stdin)["lock_holders"] if not h["exclusive"]))')
+	[[ "$pid" =~ ^[0-9]+$ ]] || fail "no single daemon holds $1's lock: '$pid'"
+	mkdir -p "$WORK/.daemons"
+	echo "$pid" >"$(_e2e_pidfile "$2")"
+	DAEMON=$pid
+}
+
 # pid_alive PID: 0 while PID runs.  A zombie has exited: the daemons are
 # children of PID 1, which may reap them only a second or more later.
 pid_alive() {

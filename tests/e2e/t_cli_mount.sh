@@ -84,7 +84,7 @@ refused "mountpoint not empty (nonempty is no escape)" "lamfs: unknown mount opt
 mount_fs "$inst" "$mnt"
 run "$LAMFS_BIN" mount "$inst" "$mnt"
 assert_eq "already mounted: exit" 1 "$RC"
-assert_eq "already mounted: message" "lamfs: $mnt is already a lamfs mount (of lamfs:$inst)" "$ERR"
+assert_eq "already mounted: message" "lamfs: $mnt is already a lamfs mount (of $inst)" "$ERR"
 umount_fs "$mnt"
 if command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
 	log "/dev/fuse missing (a private mount namespace with an empty /dev)"

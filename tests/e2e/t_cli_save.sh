@@ -76,6 +76,43 @@ refused "a --key with '..'" "bad key 'x/../y'" "$src/f2.txt" --key 'x/../y'
 refused "a reserved key" "bad key '.lamfs/x'" "$src/f2.txt" --key .lamfs/x
 refused "a key component too long" "too long" "$src/f2.txt" --key "$(printf 'n%.0s' {1..300})"
 refused "a bad --prefix" "bad key 'p/.lamindb/f2.txt'" "$src/f2.txt" --prefix p/.lamindb
+# Nothing is silently rewritten: an absolute key is not saved without its '/'.
+refused "an absolute --key" "bad key '/abs/key': absolute \\(keys are relative" \
+	"$src/f2.txt" --key /abs/key
+refused "an absolute --prefix" "bad key '/runs/f2.txt': absolute" "$src/f2.txt" --prefix /runs
+refused "a --key with a trailing '/'" "bad key 'dir/': has an empty component" \
+	"$src/f2.txt" --key dir/
+refused "an empty --key" "bad key '': empty" "$src/f2.txt" --key ''
+
+log "--json: a failure is a JSON object with error, exit 1/2 as without --json"
+run L save "$inst" "$src/f2.txt" --key /abs/key --json
+assert_eq "--json bad key: exit" 1 "$RC"
+assert_eq "--json bad key: error names the key" \
+	"bad key '/abs/key': absolute (keys are relative to the instance's root: leave out the leading '/')|0" \
+	"$(py 'j["failed"][0]["error"] + "|" + str(len(j["saved"]))' <<<"$OUT")"
+assert_match "--json bad key: top-level error" "bad key '/abs/key'" "$(py 'j["error"]' <<<"$OUT")"
+assert_eq "store unchanged after --json refusal" "$before" "$(state)"
+run L save "$WORK/not-an-instance" "$src/f2.txt" --json
+assert_eq "--json not an instance: exit" 1 "$RC"
+assert_match "--json not an instance: error" "not-an-instance" "$(py 'j["error"]' <<<"$OUT")"
+run L save "$inst" --json
+assert_eq "--json usage error: exit" 2 "$RC"
+assert_match "--json usage error: error" "expected INSTANCE and at least one FILE" "$(py 'j["error"]' <<<"$OUT")"
+for cmd in "ls $inst nothere" "info $inst nothere" "versions $inst nothere" "status $WORK/nope" \
+	   "ls $inst --bogus"; do
+	# shellcheck disable=SC2086 # split on purpose
+	run L $cmd --json
+	[[ $RC == 1 || $RC == 2 ]] || fail "lamfs $cmd --json: exit $RC"
+	e=$(py 'j["error"] + "|" + str(j["exit"])' <<<"$OUT") || fail "lamfs $cmd --json: no JSON error object: $OUT"
+	assert_match "lamfs $cmd --json: error and exit" "^.+\|$RC\$" "$e"
+done
+for args in "$WORK/nope" "--bogus $inst" ""; do
+	# shellcheck disable=SC2086 # split on purpose
+	run "$(dirname "$LAMFS_BIN")/lamfs-repair" $args --json
+	[[ $RC == 8 || $RC == 16 ]] || fail "lamfs-repair $args --json: exit $RC"
+	e=$(py 'j["error"] + "|" + str(j["exit"])' <<<"$OUT") || fail "lamfs-repair $args --json: no JSON error object: $OUT"
+	assert_match "lamfs-repair $args --json: error and exit" "^.+\|$RC\$" "$e"
+done
 refused "two files at one key" "$src/other/f1.txt: key 'f1.txt' is taken by $src/f1.txt" \
 	"$src/f1.txt" "$src/other/f1.txt"
 refused "a folder at the key" "key 'data' is a folder" "$src/f2.txt" --key data
@@ -120,7 +157,7 @@ u2=$(sql "$inst" "select uid from artifact where key = 'runs/2024/f2.txt'")
 run L save "$inst" "$src/f2.txt" --prefix runs/2024
 assert_eq "same bytes again" "$u2  unchanged    runs/2024/f2.txt" "$OUT"
 printf 'file 2, edited\n' >"$src/f2.txt"
-run L save "$inst" "$src/f2.txt" --prefix /runs/2024 --json
+run L save "$inst" "$src/f2.txt" --prefix runs/2024/ --json
 assert_eq "new bytes: exit" 0 "$RC"
 assert_eq "new bytes: --json" "runs/2024/f2.txt|${u2:0:16}0001|0001|new-version|15|$(lamindb_hash "$src/f2.txt")" \
 	"$(py '"|".join(str(j["saved"][0][f]) for f in ("key","uid","version","status","size","hash"))' <<<"$OUT")"
@@ -133,15 +170,20 @@ assert_eq "mode recorded from the file" "420" \
 	"$(sql "$inst" "select mode & 4095 from artifact where key = 'runs/2024/f1.txt'")"
 check_store "$inst"
 
-log "a failure in the middle: staging full on the second file"
+log "a failure in the middle: storage full on the second file"
+# lamfs save stores files from where they are (no staging copy), so a full
+# storage disk is what fails a save in the middle: an instance whose storage
+# root is a 2 MiB tmpfs.
 small=$WORK/small.txt big=$WORK/big.bin last=$WORK/last.txt
 printf 'small\n' >"$small"
 random_file "$big" $((3 * MiB))
 printf 'last\n' >"$last"
-mount -t tmpfs -o size=1m tmpfs "$inst/staging"
-before=$(state)
+full_store=$WORK/full-store
+mkdir -p "$full_store"
+mount -t tmpfs -o size=2m tmpfs "$full_store"
+outer=$inst
+inst=$(instance_new full --storage "$full_store")
 run L save "$inst" "$small" "$big" "$last" --prefix mid
-umount "$inst/staging"
 assert_eq "mid failure: exit" 1 "$RC"
 us=$(sql "$inst" "select uid from artifact where key = 'mid/small.txt'")
 assert_match "the first file is saved" '^[0-9A-Za-z]{20}$' "$us"
@@ -151,15 +193,16 @@ assert_match "mid failure: lists what stays saved" "saved before the failure \(t
 assert_match "mid failure: lists what was not saved" "not saved:.*$big.*$last" "$(tr '\n' ' ' <<<"$ERR")"
 assert_eq "mid failure: nothing of big or last" "0" \
 	"$(sql "$inst" "select count(*) from artifact where key in ('mid/big.bin', 'mid/last.txt')")"
-check_store "$inst"
+check_store "$inst" "$full_store"
 log "the same with --json"
-mount -t tmpfs -o size=1m tmpfs "$inst/staging"
 run L save "$inst" "$last" "$big" "$small" --prefix mid2 --json
-umount "$inst/staging"
 assert_eq "mid failure --json: exit" 1 "$RC"
 assert_eq "mid failure --json" "mid2/last.txt|$big|$big $small" \
 	"$(py '"%s|%s|%s" % (" ".join(s["key"] for s in j["saved"]), j["failed"][0]["path"], " ".join(j["not_saved"]))' <<<"$OUT")"
-check_store "$inst"
+assert_match "mid failure --json: error" "no space left" "$(py 'j["error"]' <<<"$OUT")"
+check_store "$inst" "$full_store"
+inst=$outer
+umount "$full_store"
 
 if [[ "${E2E_FAULTS:-1}" == 1 ]]; then
 	log "a failure on the first file: upload denied; nothing saved"
@@ -183,13 +226,17 @@ assert_eq "save beside a mount: exit" 0 "$RC"
 assert_same_file "the mount reads what save stored" "$src/f3.txt" "$mnt/live/f3.txt"
 umount_fs "$mnt"
 
-log "a progress bar on a terminal, none in a pipe"
+log "a progress bar on a terminal, none in a pipe (nor when stdout is no terminal)"
 for i in $(seq 1 12); do random_file "$src/r$i.bin" 100000; done
 err=$("$LAMFS_BIN" save "$inst" "$src"/r*.bin --prefix quiet 2>&1 >/dev/null)
 assert_eq "no progress in a pipe" "" "$err"
 if command -v script >/dev/null; then
-	tty_out=$(script -qec "$LAMFS_BIN save $inst $src/r*.bin --prefix tty >/dev/null" /dev/null | tr '\r' '\n')
-	assert_match "progress on a terminal" "saving \[[#.]{20}\] +[0-9]+%  [0-9]+/12" "$tty_out"
+	tty_err=$(script -qec "$LAMFS_BIN save $inst $src/r*.bin --prefix quiet2 >/dev/null" /dev/null)
+	assert_eq "no progress when stdout is no terminal" "" "$tty_err"
+fi
+if command -v script >/dev/null; then
+	tty_out=$(script -qec "$LAMFS_BIN save $inst $src/r*.bin --prefix tty" /dev/null | tr '\r' '\n')
+	assert_match "progress on a terminal" "(hashing|storing) \[[#.]{20}\] +[0-9]+%  [0-9]+/12  .*/s  ETA" "$tty_out"
 	assert_eq "saved through a terminal" 12 "$(L ls "$inst" tty | wc -l)"
 fi
 check_store "$inst"

@@ -45,29 +45,7 @@ mkdir -p /usr/local/bin
 place /usr/local/bin/lamfs "$LAMFS_BIN"
 
 # ----------------------------------------------------------------- helpers
-run() {
-	local o e
-	o=$(mktemp "$WORK/.out.XXXXXX")
-	e=$(mktemp "$WORK/.err.XXXXXX")
-	RC=0
-	"$@" >"$o" 2>"$e" </dev/null || RC=$?
-	# shellcheck disable=SC2034 # the same helper as in the other tests
-	OUT=$(cat "$o")
-	ERR=$(cat "$e")
-	rm -f "$o" "$e"
-}
 
-# The daemon serving the instance (it holds the instance lock); recorded so
-# that lib.sh's exit trap ends it if the test fails.
-record_daemon() {
-	local pid
-	pid=$("$LAMFS_BIN" status "$1" --json | python3 -c \
-		'import json,sys; print(" ".join(str(h["pid"]) for h in json.load(sys.stdin)["lock_holders"] if not h["exclusive"]))')
-	[[ "$pid" =~ ^[0-9]+$ ]] || fail "no single daemon holds $1's lock: '$pid'"
-	mkdir -p "$WORK/.daemons"
-	echo "$pid" >"$(_e2e_pidfile "$2")"
-	DAEMON=$pid
-}
 
 # wait_listed DIR NAME: ls DIR shows NAME within 30 s.
 wait_listed() {
@@ -90,8 +68,18 @@ fstab_mount() {
 	is_mounted "$mnt" || fail "mount -T ($type) returned 0 but $mnt is not mounted"
 	record_daemon "$inst" "$mnt"
 	mi=$(awk -v t="$mnt" '$5 == t' /proc/self/mountinfo)
-	assert_match "$type: fs type and source" " - fuse\.lamfs lamfs:$inst " "$mi"
+	assert_match "$type: fs type and source (the fstab source)" " - fuse\.lamfs $inst " "$mi"
 	assert_match "$type: allow_other reached FUSE" "allow_other" "$mi"
+	# mount -a (and systemd) skip what is mounted: fstab's source and the
+	# mount's agree, so a second and third run change nothing and exit 0.
+	for i in 1 2; do
+		run mount -a -T "$tab"
+		assert_eq "mount -a #$i over the mounted $type: exit (stderr: $ERR)" 0 "$RC"
+	done
+	assert_eq "$type: still one mount after mount -a twice" 1 \
+		"$(awk -v t="$mnt" '$5 == t' /proc/self/mountinfo | wc -l)"
+	run mount -a -v -T "$tab"
+	assert_match "$type: mount -a -v says it is mounted" "$mnt *: already mounted" "$OUT$ERR"
 	assert_match "$type: status sees the mount" "  on $mnt \(" "$("$LAMFS_BIN" status "$inst")"
 
 	cp "$WORK/sample.fasta" "$mnt/$type.fasta"

@@ -41,7 +41,13 @@ refused() {
 }
 
 mv "$root" "$WORK/storage.away"
-refused "storage root missing" "storage root .*/storage does not exist"
+refused "storage root missing" "storage root .*/storage does not exist \\(check that the disk or network share holding it is mounted and that \\[storage\\] url in the instance's lamfs.conf names it"
+# The tools say the same, in their own one line.
+rc=0
+out=$("$LAMFS_BIN" ls "$inst" 2>&1) || rc=$?
+assert_eq "lamfs ls, storage root missing: exit" 1 "$rc"
+assert_match "lamfs ls, storage root missing: what to check" "^lamfs ls: .*storage root .*/storage does not exist \\(check that the disk" "$out"
+[[ -e "$root" ]] && fail "lamfs ls made the missing storage root"
 echo "not a folder" >"$root"
 refused "storage root is a file" "storage root .*/storage is not a directory"
 rm "$root"

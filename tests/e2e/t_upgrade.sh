@@ -65,6 +65,8 @@ upgrade_check() {
 	flock -s 9
 	rc=0
 	out=$("$LAMFS_BIN" upgrade "$inst" 2>&1 9>&-) || rc=$?
+	out=$("$LAMFS_BIN" upgrade "$inst" --json 2>/dev/null 9>&-) && fail "upgrade --json while locked succeeded"
+	assert_match "upgrade --json while locked" '"error": *"[^"]*is mounted or in use' "$out"
 	exec 9>&-
 	assert_eq "upgrade while locked: exit" "1" "$rc"
 	assert_match "upgrade while locked" "is mounted or in use.*unmount it first" "$out"

@@ -152,10 +152,26 @@ static void case_replace(struct fixture *fx)
 	unsigned char *c = test_bytes(777, 2);
 	char obj[128];
 
+	struct test_staging st;
+	unsigned char *back;
+	size_t got;
+	int consumed = 7;
+
+	/* A put never replaces an object: the same bytes again are "stored
+	 * already" (a resumed save), other bytes -EEXIST (a restored metadata
+	 * backup must not clobber what was saved after it). */
 	obj_name(fx, "replace.csv", obj, sizeof(obj));
 	test_put_check(fx->b, fx->staging, obj, a, 100000);
-	test_put_check(fx->b, fx->staging, obj, c, 777);   /* shorter: no old tail */
 	test_put_check(fx->b, fx->staging, obj, a, 100000);
+	test_staging_make(&st, fx->staging, "other", c, 777, 0);
+	assert_int_equal(backend_put(fx->b, obj, &st.src, &consumed), -EEXIST);
+	assert_int_equal(consumed, 0);
+	test_staging_drop(&st);
+	back = test_read_all(fx->b, obj, 4096, &got);
+	assert_int_equal(got, 100000);
+	assert_memory_equal(back, a, 100000);
+	free(back);
+	test_staging_drop(&st);
 	assert_int_equal(backend_remove(fx->b, obj), 0);
 	free(a);
 	free(c);
@@ -282,6 +298,7 @@ static void case_consume_vs_copy(struct fixture *fx)
 	assert_true(test_exists(st.path));
 	test_staging_drop(&st);
 
+	assert_int_equal(backend_remove(fx->b, obj), 0);
 	test_staging_make(&st, fx->staging, "consume", buf + 1, 2 * MIB + 4, 1);
 	consumed = test_put(fx->b, obj, &st);
 	/* Linked in or copied, the staging file stays the caller's either way. */

@@ -21,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -158,7 +159,8 @@ static void test_open_urls(void **state)
 #endif
 }
 
-/* A reader opened before a replace keeps reading the old bytes, whole. */
+/* A put over an existing object with other bytes fails with EEXIST; the
+ * object, and a reader of it, keep the old bytes whole. */
 static void test_replace_under_reader(void **state)
 {
 	unsigned char *a = test_bytes(MIB, 1);
@@ -170,9 +172,16 @@ static void test_replace_under_reader(void **state)
 	size_t got = 0;
 
 	(void)state;
+	struct test_staging sc;
+	int consumed = 0;
+
 	test_put_check(b, staging, ".lamindb/replaced.bin", a, MIB);
 	assert_int_equal(backend_reader_open(b, ".lamindb/replaced.bin", &r, &size), 0);
-	test_put_check(b, staging, ".lamindb/replaced.bin", c, MIB / 2);
+	test_staging_make(&sc, staging, "rep", c, MIB / 2, 1);
+	assert_int_equal(backend_put(b, ".lamindb/replaced.bin", &sc.src, &consumed), -EEXIST);
+	assert_int_equal(consumed, 0);
+	test_staging_drop(&sc);
+	assert_int_equal(count_temps(), 0);
 	assert_int_equal(backend_reader_pread(r, back, MIB, 0, &got), 0);
 	assert_int_equal(got, MIB);
 	assert_memory_equal(back, a, MIB);
@@ -184,9 +193,9 @@ static void test_replace_under_reader(void **state)
 	free(c);
 }
 
-/* Linking a staging file in: at a free name directly; over another object
- * (replaced atomically); and again over itself (a save resumed after its
- * object was stored).  Never a temporary left. */
+/* Linking a staging file in: at a free name directly; again over itself (a
+ * save resumed after its object was stored); over another object: refused
+ * with EEXIST, the object kept.  Never a temporary left. */
 static void test_consume_replace(void **state)
 {
 	unsigned char *a = test_bytes(5000, 11);
@@ -207,10 +216,15 @@ static void test_consume_replace(void **state)
 	assert_int_equal(st1.st_ino, st2.st_ino);   /* linked, not copied */
 	assert_int_equal(test_put(b, ".lamindb/r.bin", &sa), 1);   /* over itself */
 	test_staging_make(&sc, staging, "rc", c, 7000, 1);
-	assert_int_equal(test_put(b, ".lamindb/r.bin", &sc), 1);   /* over another */
+	{
+		int consumed = 5;
+
+		assert_int_equal(backend_put(b, ".lamindb/r.bin", &sc.src, &consumed), -EEXIST);
+		assert_int_equal(consumed, 0);
+	}
 	back = test_read_all(b, ".lamindb/r.bin", 4096, &got);
-	assert_int_equal(got, 7000);
-	assert_memory_equal(back, c, 7000);
+	assert_int_equal(got, 5000);
+	assert_memory_equal(back, a, 5000);
 	assert_int_equal(count_temps(), 0);
 	assert_int_equal(backend_remove(b, ".lamindb/r.bin"), 0);
 	test_staging_drop(&sa);
@@ -219,6 +233,63 @@ static void test_consume_replace(void **state)
 	free(back);
 	free(a);
 	free(c);
+}
+
+/* The key goes with the object (user.lamfs.key), copied or linked in; the
+ * reads of a copy are shown to on_read, in order, whole. */
+struct seen {
+	size_t bytes;
+	unsigned char first;
+};
+
+static void on_read_cb(void *ctx, const void *buf, size_t len)
+{
+	struct seen *s = ctx;
+
+	if (!s->bytes && len)
+		s->first = *(const unsigned char *)buf;
+	s->bytes += len;
+}
+
+static void test_key_and_on_read(void **state)
+{
+	unsigned char *a = test_bytes(300000, 21);
+	struct backend *b = open_root();
+	struct test_staging sa, sb;
+	struct seen seen = { 0, 0 };
+	char path[300], got[64];
+	ssize_t n;
+	int consumed = 5;
+
+	(void)state;
+	test_staging_make(&sa, staging, "ka", a, 300000, 0);
+	sa.src.key = "runs/a b.csv";
+	sa.src.on_read = on_read_cb;
+	sa.src.on_read_ctx = &seen;
+	assert_int_equal(backend_put(b, ".lamindb/k1.csv", &sa.src, &consumed), 0);
+	assert_int_equal(consumed, 0);
+	assert_int_equal(seen.bytes, 300000);
+	assert_int_equal(seen.first, a[0]);
+	snprintf(path, sizeof(path), "%s/k1.csv", lamindb);
+	n = getxattr(path, "user.lamfs.key", got, sizeof(got) - 1);
+	if (n < 0 && errno == ENOTSUP) {
+		skip();
+	}
+	assert_int_equal(n, 12);
+	got[n] = '\0';
+	assert_string_equal(got, "runs/a b.csv");
+	test_staging_make(&sb, staging, "kb", a, 1000, 1);
+	sb.src.key = "x/y";
+	assert_int_equal(test_put(b, ".lamindb/k2", &sb), 1);
+	snprintf(path, sizeof(path), "%s/k2", lamindb);
+	n = getxattr(path, "user.lamfs.key", got, sizeof(got) - 1);
+	assert_int_equal(n, 3);
+	assert_int_equal(backend_remove(b, ".lamindb/k1.csv"), 0);
+	assert_int_equal(backend_remove(b, ".lamindb/k2"), 0);
+	test_staging_drop(&sa);
+	test_staging_drop(&sb);
+	backend_free(b);
+	free(a);
 }
 
 /* ---- many threads at once ---- */
@@ -559,6 +630,7 @@ int main(void)
 		cmocka_unit_test(test_open_urls),
 		cmocka_unit_test(test_replace_under_reader),
 		cmocka_unit_test(test_consume_replace),
+		cmocka_unit_test(test_key_and_on_read),
 		cmocka_unit_test(test_concurrent_puts),
 		cmocka_unit_test(test_fault_mid),
 		cmocka_unit_test(test_crash_mid_and_cleanup),

@@ -5,8 +5,8 @@
  *
  * Sequential reads of several sizes (the prefetch path), random reads, reads
  * going backwards, streams that restart elsewhere, reads across the end, a
- * close while prefetches are in flight, and a read-ahead maximum smaller than
- * the reads.  Needs S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION and
+ * close while prefetches are in flight, a read-ahead maximum smaller than
+ * the reads, and 1 to 8 GETs in flight.  Needs S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION and
  * S3_BUCKET (an existing bucket); skips when S3_ENDPOINT is unset.
  */
 #include <errno.h>
@@ -62,6 +62,7 @@ static int group_setup(void **state)
 	unsetenv("AWS_SESSION_TOKEN");
 	unsetenv("AWS_PROFILE");
 	unsetenv("LAMFS_S3_READAHEAD");
+	unsetenv("LAMFS_S3_READ_PARALLEL");
 	if (uid_new(uid))
 		return -1;
 	snprintf(url, sizeof(url), "s3://%s/reader-%.*s", getenv("S3_BUCKET"),
@@ -223,6 +224,27 @@ static void test_small_readahead(void **state)
 	unsetenv("LAMFS_S3_READAHEAD");
 }
 
+/* Any number of GETs in flight (LAMFS_S3_READ_PARALLEL) gives the same bytes:
+ * one, the most, and a value out of range (ignored, the default). */
+static void test_read_parallel(void **state)
+{
+	static const char *const vals[] = { "1", "8", "0", "9", "x" };
+	struct backend *b;
+	size_t i;
+
+	(void)state;
+	setenv("LAMFS_S3_READAHEAD", "256K", 1);   /* many windows in 5 MiB */
+	for (i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		setenv("LAMFS_S3_READ_PARALLEL", vals[i], 1);
+		b = open_backend();
+		read_sequential(b, 128 << 10);
+		read_sequential(b, 300001);
+		backend_free(b);
+	}
+	unsetenv("LAMFS_S3_READ_PARALLEL");
+	unsetenv("LAMFS_S3_READAHEAD");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_streams_restart),
 		cmocka_unit_test(test_close_while_prefetching),
 		cmocka_unit_test(test_small_readahead),
+		cmocka_unit_test(test_read_parallel),
 	};
 
 	if (!getenv("S3_ENDPOINT") || !*getenv("S3_ENDPOINT")) {
