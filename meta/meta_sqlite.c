@@ -1437,7 +1437,9 @@ int meta_sqlite_open(const char *path, unsigned flags, const struct meta_storage
 		rc = file_create(path);
 		created = rc == 0;
 	}
-	if (!created)   /* an existing file: LaminDB's is attached to */
+	/* An existing file: LaminDB's is attached to.  Any other failure to
+	 * create (ENOSPC, EACCES) is the answer as it is. */
+	if (!(flags & META_CREATE) || rc == -EEXIST)
 		rc = file_check(path);
 	if (rc == 0)
 		rc = db_open(q, path);

@@ -180,9 +180,19 @@ random_file "$big" $((3 * MiB))
 printf 'last\n' >"$last"
 full_store=$WORK/full-store
 mkdir -p "$full_store"
+# The SQLite database lives in the storage root (<root>/.lamindb/lamin.db):
+# a root too small for it fails init with the disk's errno, not another one.
 mount -t tmpfs -o size=2m tmpfs "$full_store"
+run L init "$WORK/too-small" --storage "$full_store"
+assert_eq "init on a storage root too small for the database: exit" 1 "$RC"
+assert_match "init on a storage root too small: message" "No space left on device" "$ERR"
+umount "$full_store"
+# Room for the database and the small files, not for the big one.
+mount -t tmpfs -o size=16m tmpfs "$full_store"
 outer=$inst
 inst=$(instance_new full --storage "$full_store")
+free_kb=$(df -k --output=avail "$full_store" | tail -n1)
+random_file "$big" $(((free_kb + 1024) * 1024))
 run L save "$inst" "$small" "$big" "$last" --prefix mid
 assert_eq "mid failure: exit" 1 "$RC"
 us=$(sql "$inst" "select uid from artifact where key = 'mid/small.txt'")
