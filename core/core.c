@@ -179,17 +179,7 @@ void core_close(struct core *c)
 
 int core_lock(struct core *c, int exclusive)
 {
-	char path[PATH_MAX];
-	int rc = 0;
-
-	snprintf(path, sizeof(path), "%s/lamfs.lock", c->cfg.dir);
-	if (c->lock_fd < 0)
-		c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (c->lock_fd < 0)
-		return -errno;
-	if (flock(c->lock_fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0)
-		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-	return rc;
+	return instance_lock(c->cfg.dir, exclusive, &c->lock_fd);
 }
 
 struct meta *core_meta(struct core *c)

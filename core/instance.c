@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -295,6 +296,19 @@ static void storage_row_region(struct meta_storage *st)
 		strcpy(st->region, region);
 }
 
+/* The lamindb_storage row of row_root (fits st->root) for identity ident. */
+static void storage_row_of(const char *row_root, int s3, const struct lamindb_ident *ident,
+			   struct meta_storage *st)
+{
+	memset(st, 0, sizeof(*st));
+	strcpy(st->root, row_root);
+	strcpy(st->type, s3 ? "s3" : "local");
+	if (s3)
+		storage_row_region(st);
+	strcpy(st->uid, ident->storage_uid);
+	strcpy(st->instance_uid, ident->instance_uid);
+}
+
 /*
  * Which database an instance on `root` uses when --db is not given, and
  * whether it exists: SQLite in <root>/.lamindb/lamin.db for local storage
@@ -351,12 +365,7 @@ static int attach_storage(struct meta *m, const char *row_root, int s3,
 					     strerror(-rc)));
 		goto out;
 	}
-	strcpy(st.root, row_root);
-	strcpy(st.type, s3 ? "s3" : "local");
-	if (s3)
-		storage_row_region(&st);
-	strcpy(st.uid, ident->storage_uid);
-	strcpy(st.instance_uid, ident->instance_uid);
+	storage_row_of(row_root, s3, ident, &st);
 	rc = meta_storage_attach(m, &st, &id, &found);
 	if (rc == -EXDEV) {
 		instance_set_msg(errmsg, instance_msg(
@@ -907,4 +916,100 @@ void instance_config_release(struct instance_config *cfg)
 	free(cfg->cache_dir);
 	free(cfg->restored_from);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+int instance_lock(const char *dir, int exclusive, int *fd)
+{
+	char path[PATH_MAX];
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/lamfs.lock", dir);
+	if (*fd < 0)
+		*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (*fd < 0)
+		return -errno;
+	if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0)
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	return rc;
+}
+
+int instance_upgrade(const char *dir, char **db, char **backup, char **errmsg)
+{
+	struct instance_config cfg = INSTANCE_CONFIG_INIT;
+	struct backend_opts bo = { 0 };
+	struct lamindb_ident ident;
+	struct meta_storage st;
+	struct backend *b = NULL;
+	char root[PATH_MAX], row_root[PATH_MAX], name[LAMINDB_NAME_MAX + 1];
+	int fd = -1, s3, have_marker = 0, rc = instance_load(dir, &cfg, errmsg);
+
+	if (rc < 0)
+		goto out;
+	*db = strdup(cfg.meta_url);
+	rc = instance_lock(cfg.dir, 1, &fd);
+	if (rc < 0) {
+		instance_set_msg(errmsg, rc == -EBUSY
+			? instance_msg("%s is mounted or in use (%s/lamfs.lock is held): unmount "
+				       "it first; nothing changed", cfg.dir, cfg.dir)
+			: instance_msg("cannot lock %s/lamfs.lock: %s", cfg.dir, strerror(-rc)));
+		goto out;
+	}
+	/* the storage row and identity as lamfs init makes them: the marker's,
+	 * else a new one named as init names it (written after the upgrade) */
+	s3 = !strncmp(cfg.storage_url, "s3://", 5);
+	if (s3 || !realpath(cfg.storage_url, root))
+		snprintf(root, sizeof(root), "%s", cfg.storage_url);
+	bo.s3_endpoint = cfg.s3_endpoint;
+	bo.s3_region = cfg.s3_region;
+	bo.s3_profile = cfg.s3_profile;
+	rc = backend_open(root, &bo, &b, errmsg);
+	if (rc == 0)
+		rc = read_marker(b, root, &ident, errmsg);
+	if (rc < 0)
+		goto out;
+	have_marker = rc;
+	rc = storage_row_root(root, row_root, sizeof(st.root));
+	if (rc == 0 && !have_marker) {
+		char *def = path_join(cfg.dir, "storage");
+
+		rc = def ? lamindb_name_of_root(strcmp(root, def) ? root : cfg.dir, name,
+						sizeof(name)) : -ENOMEM;
+		free(def);
+		if (rc == 0)
+			rc = lamindb_ident_new(name, &ident);
+	}
+	if (rc < 0) {
+		instance_set_msg(errmsg, instance_msg("cannot make the instance's identity for %s: %s", root,
+					     strerror(-rc)));
+		goto out;
+	}
+	storage_row_of(row_root, s3, &ident, &st);
+	rc = meta_upgrade(cfg.meta_url, &st);
+	if (rc < 0) {
+		instance_set_msg(errmsg, instance_msg("cannot upgrade the metadata store %s: %s",
+					     cfg.meta_url,
+					     meta_open_why()[0] ? meta_open_why() : strerror(-rc)));
+		goto out;
+	}
+	/* SQLite's copy from before (meta_upgrade) */
+	if (rc == 0 && !strncmp(cfg.meta_url, "sqlite:", 7))
+		*backup = instance_msg("%s%s", cfg.meta_url + 7, META_UPGRADE_BACKUP);
+	if (rc == 0 && !have_marker) {
+		int wrc = marker_write(b, cfg.staging_dir, &ident);
+
+		if (wrc < 0) {
+			rc = wrc;
+			instance_set_msg(errmsg, instance_msg("upgraded the metadata store, but cannot write "
+						     "%s/%s: %s (lamfs init --storage %s on a new "
+						     "instance folder attaches and writes it)", row_root,
+						     MARKER_OBJECT, strerror(-wrc), row_root));
+		}
+	}
+out:
+	if (b)
+		backend_free(b);
+	if (fd >= 0)
+		close(fd);
+	instance_config_release(&cfg);
+	return rc;
 }

@@ -90,6 +90,27 @@ int instance_init_from(const char *dir, const char *storage, const char *db, con
 int instance_load(const char *dir, struct instance_config *cfg, char **errmsg);
 void instance_config_release(struct instance_config *cfg);
 
+/*
+ * INSTANCE/lamfs.lock (flock, made if missing): mounts hold it shared,
+ * lamfs-repair and lamfs upgrade exclusive.  *fd: -1 to open it (then the
+ * caller closes it, which releases the lock), or the fd of an earlier call.
+ * 0, -EBUSY when it cannot be had now, or -errno.
+ */
+int instance_lock(const char *dir, int exclusive, int *fd);
+
+/*
+ * lamfs upgrade: bring the instance's metadata store from before LaminDB's
+ * schema to this build's (meta_upgrade), holding the instance lock
+ * exclusively.  The storage row is made as instance_init makes it: the
+ * identity of the root's marker, else a new one, whose marker is written
+ * once the store is upgraded (a current store gets none).  0
+ * upgraded, 1 already current; -EBUSY when mounted or in use; else -errno
+ * with *errmsg saying why.  *db: the store's url once the config is read;
+ * *backup: the copy written before upgrading (SQLite), else left NULL.
+ * The caller frees all three (set them to NULL first).
+ */
+int instance_upgrade(const char *dir, char **db, char **backup, char **errmsg);
+
 /* Format a message into a new string (for *errmsg); NULL on no memory. */
 char *instance_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Put msg (owned, may be NULL) in *errmsg, freeing what was there; with

@@ -210,7 +210,9 @@ const char *meta_open_why(void)
 	return open_why;
 }
 
-int meta_open(const char *url, unsigned flags, struct meta **out)
+/* meta_open, and meta_upgrade when upgrade is not NULL. */
+static int open_store(const char *url, unsigned flags, const struct meta_storage *upgrade,
+		      struct meta **out)
 {
 	struct meta *m = NULL;
 	enum meta_store store;
@@ -226,9 +228,9 @@ int meta_open(const char *url, unsigned flags, struct meta **out)
 	if (rc < 0)
 		goto out;
 	if (store == META_STORE_PG)
-		rc = meta_pg_open(url, flags, &m);
+		rc = meta_pg_open(url, flags, upgrade, &m);
 	else
-		rc = meta_sqlite_open(path, flags, &m);
+		rc = meta_sqlite_open(path, flags, upgrade, &m);
 	if (rc < 0)
 		goto out;
 	rc = -pthread_mutex_init(&m->lock, NULL);
@@ -238,6 +240,22 @@ int meta_open(const char *url, unsigned flags, struct meta **out)
 	}
 	*out = m;
 out:
+	return rc;
+}
+
+int meta_open(const char *url, unsigned flags, struct meta **out)
+{
+	return open_store(url, flags, NULL, out);
+}
+
+int meta_upgrade(const char *url, const struct meta_storage *st)
+{
+	struct meta *m = NULL;
+	int rc = st ? open_store(url, 0, st, &m) : -EINVAL;
+
+	if (rc == 0)
+		rc = m->upgraded ? 0 : 1;
+	meta_close(m);
 	return rc;
 }
 

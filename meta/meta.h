@@ -85,7 +85,8 @@ enum meta_open_flags {
  * LaminDB's tables at another migration than the one this build supports
  * (meta_lamindb_migration) are -EPROTO, with both versions in the log, and
  * nothing is changed; so is a lamfs store from before LaminDB's schema
- * (schema 2 or older without LaminDB's tables: it needs `lamfs upgrade`).
+ * (schema 2 or older without LaminDB's tables: it needs `lamfs upgrade
+ * INSTANCE`, meta_upgrade below; meta_open never converts one).
  *
  * SQLite: META_CREATE on a missing file writes LaminDB's empty database
  * there; on an existing file with lamfs's tables, or with no LaminDB
@@ -152,6 +153,28 @@ int meta_storage_attach(struct meta *m, const struct meta_storage *st, int64_t *
 /* The storage recorded by meta_storage_attach: 0 and *id, *out (either may
  * be NULL), or -ENOENT when none yet. */
 int meta_storage_get(struct meta *m, int64_t *id, struct meta_storage *out);
+
+/*
+ * Bring a store made before LaminDB's schema (lamfs schema 1 or 2, no
+ * LaminDB tables) to this build's schema in place, in one transaction that
+ * changes nothing when it fails: LaminDB's tables and the rows `lamin init`
+ * writes, exactly as a new store gets them (SQLite: copied from LaminDB's
+ * own file, attached; PostgreSQL: the same dump and seed rows as a create),
+ * then lamfs's migrations, then st recorded as meta_storage_attach does
+ * (every artifact row then refers to it).  Records, versions, folders,
+ * flags and leases are kept; uids are unchanged, so no object moves.
+ * SQLite writes a copy of the store first, at the file's path plus
+ * META_UPGRADE_BACKUP (an older copy there is replaced); PostgreSQL has none
+ * (pg_dump before, if wanted).  The caller keeps this machine's mounts
+ * away (the instance lock); a live lease in the store (a mount or repair
+ * on any machine) is -EBUSY with meta_open_why().  0 upgraded; 1 already
+ * current (nothing written beyond
+ * what meta_open does: a current store is opened and closed); -EPROTO with
+ * meta_open_why() for a store newer than this lamfs or at another LaminDB
+ * migration; otherwise meta_open's errors.
+ */
+#define META_UPGRADE_BACKUP ".before-upgrade"
+int meta_upgrade(const char *url, const struct meta_storage *st);
 
 /* ---- lookups (visible entries only) ---- */
 

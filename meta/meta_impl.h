@@ -103,11 +103,15 @@ struct meta_ops {
 struct meta {
 	const struct meta_ops *ops;   /* set by the backend's open, never changes */
 	pthread_mutex_t lock;         /* serialises every call on this handle */
+	int upgraded;                 /* set by the open that ran meta_upgrade's migration */
 };
 
-/* Open a SQLite store at a file path (flags as meta_open).  On success *out is
+/* Open a SQLite store at a file path (flags as meta_open; upgrade: NULL, or
+ * meta_upgrade's storage: then a store from before LaminDB's schema is
+ * upgraded, and base.upgraded says so).  On success *out is
  * a handle whose lock meta.c initialises. */
-int meta_sqlite_open(const char *path, unsigned flags, struct meta **out);
+int meta_sqlite_open(const char *path, unsigned flags, const struct meta_storage *upgrade,
+		     struct meta **out);
 
 /*
  * The one SQLite result code -> errno mapping (meta.h lists it).  rc may be an
@@ -118,9 +122,10 @@ int meta_sqlite_open(const char *path, unsigned flags, struct meta **out);
 int meta_sqlite_errno(int rc, int sys_errno);
 
 /* Open a PostgreSQL store at a libpq url ("postgresql://..." or
- * "postgres://...", flags as meta_open).  On success *out is a handle whose
+ * "postgres://...", flags and upgrade as meta_sqlite_open).  On success *out is a handle whose
  * lock meta.c initialises. */
-int meta_pg_open(const char *url, unsigned flags, struct meta **out);
+int meta_pg_open(const char *url, unsigned flags, const struct meta_storage *upgrade,
+		 struct meta **out);
 
 /*
  * The one SQLSTATE -> errno mapping (meta.h lists it).  state is the
@@ -156,6 +161,12 @@ int meta_dropped_add(struct meta_dropped *d, const char *uid, const char *suffix
  * the log) when they differ.
  */
 int meta_sql_lamindb_check(struct meta *m, const char *where);
+
+/* meta_upgrade's last step, in the open's transaction after lamfs's
+ * migrations: st recorded as meta_storage_attach does, every artifact row
+ * pointed at it, lamfs's other storage rows dropped.  0, -EBUSY (with
+ * meta_open_why) when a lease of the store is live, or -errno. */
+int meta_sql_upgrade_storage(struct meta *m, const struct meta_storage *st);
 
 /* The lease ops of every backend, written once over txn and sql. */
 int meta_sql_lease_take(struct meta *m, const struct meta_lease *l, int64_t ttl_ms,

@@ -1130,8 +1130,10 @@ static int schema_read_body(struct mpg *p, void *arg)
 
 struct attach_arg {
 	int create;    /* META_CREATE: make the schema when there is none */
+	const struct meta_storage *upgrade;   /* meta_upgrade's storage, or NULL */
 	int64_t from;  /* out: the version found (0: created) */
 	int lamindb;   /* out: LaminDB's tables were there */
+	int upgraded;  /* out: meta_upgrade added them to a lamfs store */
 };
 
 /* ---- LaminDB's schema, from LaminDB's own dump ---- */
@@ -1287,9 +1289,9 @@ static int attach_body(struct mpg *p, void *arg)
 		meta_set_open_why("written by a newer lamfs; upgrade lamfs");
 		rc = -EPROTO;
 	}
-	if (rc == 0 && has && !aa->lamindb) {
+	if (rc == 0 && has && !aa->lamindb && (!aa->upgrade || p->readonly)) {
 		meta_set_open_why("made by a lamfs from before LaminDB's schema (schema %" PRId64
-				  "): it needs `lamfs upgrade`", v);
+				  "): run `lamfs upgrade INSTANCE` once, with no mount", v);
 		log_err("meta: %s: %s", p->url_log, meta_open_why());
 		rc = -EPROTO;
 	}
@@ -1308,6 +1310,10 @@ static int attach_body(struct mpg *p, void *arg)
 	aa->from = v;
 	for (; rc == 0 && v < META_SCHEMA_VERSION; v++)
 		rc = pg_simple(p, pg_migrations[v], NULL);
+	/* meta_upgrade: LaminDB's schema was just loaded beside schema 2's tables */
+	if (rc == 0 && has && !aa->lamindb)
+		rc = meta_sql_upgrade_storage(&p->base, aa->upgrade);
+	aa->upgraded = rc == 0 && has && !aa->lamindb;
 	if (rc == 0 && aa->from < META_SCHEMA_VERSION) {
 		struct pg_args a = PG_ARGS_INIT;
 
@@ -1329,10 +1335,11 @@ static void pg_free(struct mpg *p)
 	free(p);
 }
 
-int meta_pg_open(const char *url, unsigned flags, struct meta **out)
+int meta_pg_open(const char *url, unsigned flags, const struct meta_storage *upgrade,
+		 struct meta **out)
 {
 	struct mpg *p = calloc(1, sizeof(*p));
-	struct attach_arg aa = { .create = !!(flags & META_CREATE) };
+	struct attach_arg aa = { .create = !!(flags & META_CREATE), .upgrade = upgrade };
 	PQconninfoOption *opts = NULL;
 	char *err = NULL;
 	int rc = p ? 0 : -ENOMEM;
@@ -1368,8 +1375,10 @@ int meta_pg_open(const char *url, unsigned flags, struct meta **out)
 		log_info("meta: %s the lamfs schema in %s", aa.lamindb ? "added" : "created",
 			 p->url_log);
 	else if (rc == 0 && aa.from < META_SCHEMA_VERSION)
-		log_info("meta: migrated %s from schema %" PRId64 " to %d", p->url_log, aa.from,
-			 META_SCHEMA_VERSION);
+		log_info("meta: migrated %s from schema %" PRId64 " to %d%s", p->url_log, aa.from,
+			 META_SCHEMA_VERSION, aa.upgraded ? " (LaminDB's schema added)" : "");
+	if (rc == 0)
+		p->base.upgraded = aa.upgraded;
 out:
 	PQconninfoFree(opts);
 	PQfreemem(err);

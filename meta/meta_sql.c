@@ -237,6 +237,34 @@ int meta_storage_attach(struct meta *m, const struct meta_storage *st, int64_t *
 	return rc;
 }
 
+int meta_sql_upgrade_storage(struct meta *m, const struct meta_storage *st)
+{
+	struct attach_arg a = { .in = st };
+	char sql[128];
+	int rc = storage_ok(st) ? 0 : -EINVAL;
+
+	/* the instance lock sees this machine only; a live lease, any machine */
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM lease WHERE expires_ms > %s", m->ops->now_ms);
+	if (rc == 0)
+		rc = m->ops->sql(m, sql, 0, NULL, NULL, NULL);
+	if (rc > 0) {
+		meta_set_open_why("in use: a live lease (a mount or repair, maybe on another "
+				  "machine; `lamfs status` of the old lamfs names it): unmount "
+				  "it everywhere first; nothing changed");
+		rc = -EBUSY;
+	}
+	if (rc == 0)
+		rc = attach_body(m, &a);
+	/* schema 2's artifact rows refer to its storage row 1, root '' */
+	if (rc == 0)
+		rc = m->ops->sql(m, "UPDATE artifact SET storage_id = "
+				 "(SELECT storage_id FROM lamfs_storage)", 0, NULL, NULL, NULL);
+	if (rc >= 0)
+		rc = m->ops->sql(m, "DELETE FROM storage WHERE id <> "
+				 "(SELECT storage_id FROM lamfs_storage)", 0, NULL, NULL, NULL);
+	return rc < 0 ? rc : 0;
+}
+
 static int storage_get_body(struct meta *m, void *arg)
 {
 	int rc = storage_by(m, "SELECT s.id, s.root, s.type, coalesce(s.region, ''), s.uid, "

@@ -263,6 +263,7 @@ struct msq {
 	pthread_cond_t idle;          /* with base.lock: busy dropped, or a group ended */
 	struct sq_job *queue;         /* save steps waiting for the next group, FIFO */
 	struct sq_job **queue_tail;   /* where the next job is linked in */
+	const struct meta_storage *upgrade;   /* meta_upgrade's storage, during open */
 };
 
 static const struct meta_ops sq_ops;
@@ -959,16 +960,115 @@ static int seed_rows(struct msq *q)
 	return rc < 0 ? rc : 0;
 }
 
+struct master_rows {
+	char **v;      /* name, sql, name, sql, ... */
+	size_t n, cap;
+};
+
+/* A (name, sql) row of sqlite_master appended to a master_rows. */
+static int master_row(void *ctx, int ncols, const char *const *vals)
+{
+	struct master_rows *r = ctx;
+	char **nv;
+	int i;
+
+	if (ncols != 2 || !vals[0] || !vals[1])
+		return -EIO;
+	if (r->n + 2 > r->cap) {
+		r->cap = r->cap ? 2 * r->cap : 64;
+		nv = realloc(r->v, r->cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		r->v = nv;
+	}
+	for (i = 0; i < 2; i++) {
+		r->v[r->n] = strdup(vals[i]);
+		if (!r->v[r->n])
+			return -ENOMEM;
+		r->n++;
+	}
+	return 0;
+}
+
+static void master_rows_free(struct master_rows *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		free(r->v[i]);
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Run sql (NULL: no memory) in main; what failed is logged with name. */
+static int exec_on(struct msq *q, const char *sql, const char *name)
+{
+	char *err = NULL;
+	int src = sql ? sqlite3_exec(q->db, sql, NULL, NULL, &err) : SQLITE_NOMEM;
+
+	if (src != SQLITE_OK)
+		log_err("meta: copying LaminDB's %s: %s", name, err ? err : "?");
+	sqlite3_free(err);
+	return src == SQLITE_OK ? 0 : meta_sqlite_errno(src, 0);
+}
+
+#define IS_TABLE(sql) (!strncmp((sql), "CREATE TABLE", 12))
+
+/* meta_upgrade: LaminDB's schema and rows from its own file (attached as
+ * lamindb_src) into main, exactly as a new store has them: every table
+ * (foreign keys need their targets), then the rows, then indexes and the
+ * rest of sqlite_master in the file's order, then the AUTOINCREMENT
+ * counters. */
+static int lamindb_copy(struct msq *q)
+{
+	struct master_rows t = { 0 };
+	char *copy;
+	size_t i;
+	int rc = q->base.ops->sql(&q->base, "SELECT name, sql FROM lamindb_src.sqlite_master "
+				  "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite^_%' ESCAPE '^' "
+				  "ORDER BY type <> 'table', rowid", 0, NULL, master_row, &t);
+
+	for (i = 0; rc >= 0 && i < t.n; i += 2)
+		if (IS_TABLE(t.v[i + 1]))
+			rc = exec_on(q, t.v[i + 1], t.v[i]);
+	for (i = 0; rc >= 0 && i < t.n; i += 2) {
+		if (!IS_TABLE(t.v[i + 1]))
+			continue;
+		copy = sqlite3_mprintf("INSERT INTO main.\"%w\" SELECT * FROM lamindb_src.\"%w\"",
+				       t.v[i], t.v[i]);
+		rc = exec_on(q, copy, t.v[i]);
+		sqlite3_free(copy);
+	}
+	for (i = 0; rc >= 0 && i < t.n; i += 2)
+		if (!IS_TABLE(t.v[i + 1]))
+			rc = exec_on(q, t.v[i + 1], t.v[i]);
+	/* the counters as the file has them, not as the row copies left them */
+	if (rc >= 0)
+		rc = q->base.ops->sql(&q->base, "DELETE FROM main.sqlite_sequence WHERE name IN "
+				      "(SELECT name FROM lamindb_src.sqlite_master)", 0, NULL,
+				      NULL, NULL);
+	if (rc >= 0)
+		rc = q->base.ops->sql(&q->base, "INSERT INTO main.sqlite_sequence SELECT * FROM "
+				      "lamindb_src.sqlite_sequence", 0, NULL, NULL, NULL);
+	master_rows_free(&t);
+	return rc < 0 ? rc : 0;
+}
+
 /* In a write transaction: bring the schema to META_SCHEMA_VERSION. */
 static int migrate_body(struct msq *q, int created)
 {
 	char *err = NULL;
 	int64_t v = 0;
-	int src, rc = schema_read(q, &v, NULL);
+	int lamindb = 0;
+	int src, rc = schema_read(q, &v, &lamindb);
+	/* meta_upgrade of a store from before LaminDB's schema */
+	int adding = !created && !lamindb && q->upgrade;
 
 	if (rc == 0 && v > META_SCHEMA_VERSION)
 		rc = -EPROTO;   /* a newer lamfs migrated it meanwhile */
-	if (rc == 0 && created)
+	if (rc == 0 && adding)
+		rc = lamindb_copy(q);
+	if (rc == 0 && (created || adding))
 		rc = seed_rows(q);
 	for (; rc == 0 && v < META_SCHEMA_VERSION; v++) {
 		src = sqlite3_exec(q->db, sq_migrations[v], NULL, NULL, &err);
@@ -980,6 +1080,8 @@ static int migrate_body(struct msq *q, int created)
 		sqlite3_free(err);
 		err = NULL;
 	}
+	if (rc == 0 && adding)
+		rc = meta_sql_upgrade_storage(&q->base, q->upgrade);
 	if (rc == 0) {
 		sqlite3_stmt *s = NULL;
 
@@ -1000,6 +1102,56 @@ static int migrate(struct msq *q, int created)
 	if (rc == 0)
 		rc = sq_end(q, migrate_body(q, created));
 	return rc;
+}
+
+static int lamindb_write(int fd);
+
+/*
+ * meta_upgrade (meta.h) of a store from before LaminDB's schema, outside
+ * any transaction (VACUUM INTO and ATTACH cannot run inside one): the
+ * backup copy, LaminDB's file written beside the store and attached, then
+ * migrate() in one transaction, which copies from it.
+ */
+static int upgrade(struct msq *q, const char *name, int64_t from)
+{
+	char bak[PATH_MAX], tmp[PATH_MAX];
+	const char *p = bak;
+	int fd = -1, attached = 0, rc = 0;
+
+	if (snprintf(bak, sizeof(bak), "%s%s", name, META_UPGRADE_BACKUP) >= (int)sizeof(bak) ||
+	    snprintf(tmp, sizeof(tmp), "%s.lamindb-XXXXXX", name) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	if (unlink(bak) != 0 && errno != ENOENT)
+		rc = -errno;
+	if (rc == 0)
+		rc = q->base.ops->sql(&q->base, "VACUUM INTO $1", 1, &p, NULL, NULL);
+	if (rc >= 0) {
+		fd = mkstemp(tmp);
+		rc = fd < 0 ? -errno : lamindb_write(fd);
+	}
+	if (rc >= 0) {
+		p = tmp;
+		rc = q->base.ops->sql(&q->base, "ATTACH $1 AS lamindb_src", 1, &p, NULL, NULL);
+		attached = rc >= 0;
+	}
+	if (rc >= 0) {
+		log_info("meta: upgrading %s from lamfs schema %lld to %d (LaminDB's schema "
+			 "added); its copy from before is %s", name, (long long)from,
+			 META_SCHEMA_VERSION, bak);
+		rc = migrate(q, 0);
+	}
+	if (attached)
+		sqlite3_exec(q->db, "DETACH lamindb_src", NULL, NULL, NULL);
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	if (rc < 0)
+		log_err("meta: %s: the upgrade failed (%s); nothing was changed", name,
+			strerror(-rc));
+	else
+		q->base.upgraded = 1;
+	return rc < 0 ? rc : 0;
 }
 
 /* Per-connection settings; `fresh` when the database has no table yet.
@@ -1120,7 +1272,7 @@ static int db_attach(struct msq *q, int created, int create)
 {
 	const char *name;
 	int64_t v = 0;
-	int lamindb = 0;
+	int lamindb = 0, upgrading = 0;
 	int rc = db_readable(q);
 
 	name = sqlite3_db_filename(q->db, "main");
@@ -1145,13 +1297,15 @@ static int db_attach(struct msq *q, int created, int create)
 			"attaches to it)", name);
 		rc = -ENOENT;
 	}
-	if (rc == 0 && !lamindb) {
+	if (rc == 0 && !lamindb && q->upgrade && !q->readonly) {
+		upgrading = 1;
+	} else if (rc == 0 && !lamindb) {
 		meta_set_open_why("made by a lamfs from before LaminDB's schema (schema %lld): "
-				  "it needs `lamfs upgrade`", (long long)v);
+				  "run `lamfs upgrade INSTANCE` once, with no mount", (long long)v);
 		log_err("meta: %s: %s", name, meta_open_why());
 		rc = -EPROTO;
 	}
-	if (rc == 0)
+	if (rc == 0 && !upgrading)
 		rc = meta_sql_lamindb_check(&q->base, name);
 	if (rc == 0 && v < META_SCHEMA_VERSION && q->readonly) {
 		meta_set_open_why("written by an older lamfs: a read-write open migrates it");
@@ -1162,13 +1316,34 @@ static int db_attach(struct msq *q, int created, int create)
 	if (rc == 0)
 		rc = configure(q, created);
 	if (rc == 0 && v < META_SCHEMA_VERSION) {
-		if (v != 0)
+		if (v != 0 && !upgrading)
 			log_info("meta: migrating %s from schema %lld to %d", name, (long long)v,
 				 META_SCHEMA_VERSION);
-		else if (!created)
+		else if (!created && !upgrading)
 			log_info("meta: %s: adding lamfs's tables to LaminDB's", name);
-		rc = migrate(q, created);
+		rc = upgrading ? upgrade(q, name, v) : migrate(q, created);
 	}
+	return rc;
+}
+
+/* LaminDB's empty database (its own file's bytes) into fd, synced. */
+static int lamindb_write(int fd)
+{
+	unsigned char *db = NULL;
+	size_t len = 0, off = 0;
+	ssize_t w;
+	int rc = lamindb_gunzip(lamindb_db_gz, lamindb_db_gz_len, &db, &len);
+
+	while (rc == 0 && off < len) {
+		w = write(fd, db + off, len - off);
+		if (w < 0 && errno != EINTR)
+			rc = -errno;
+		else if (w > 0)
+			off += (size_t)w;
+	}
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	free(db);
 	return rc;
 }
 
@@ -1179,37 +1354,21 @@ static int db_attach(struct msq *q, int created, int create)
 static int file_create(const char *path)
 {
 	char side[PATH_MAX];
-	unsigned char *db = NULL;
-	size_t len = 0, off = 0;
-	ssize_t w;
-	int fd = -1, rc = lamindb_gunzip(lamindb_db_gz, lamindb_db_gz_len, &db, &len);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int rc = fd < 0 ? -errno : 0;
 
 	if (rc < 0)
 		goto out;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
 	snprintf(side, sizeof(side), "%s-wal", path);
 	unlink(side);
 	snprintf(side, sizeof(side), "%s-shm", path);
 	unlink(side);
-	while (rc == 0 && off < len) {
-		w = write(fd, db + off, len - off);
-		if (w < 0 && errno != EINTR)
-			rc = -errno;
-		else if (w > 0)
-			off += (size_t)w;
-	}
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
+	rc = lamindb_write(fd);
 	if (rc < 0)
 		unlink(path);
 out:
 	if (fd >= 0)
 		close(fd);
-	free(db);
 	return rc;
 }
 
@@ -1254,7 +1413,8 @@ static void sq_free(struct msq *q)
 	free(q);
 }
 
-int meta_sqlite_open(const char *path, unsigned flags, struct meta **out)
+int meta_sqlite_open(const char *path, unsigned flags, const struct meta_storage *upgrade,
+		     struct meta **out)
 {
 	struct msq *q = calloc(1, sizeof(*q));
 	int created = 0;
@@ -1265,6 +1425,7 @@ int meta_sqlite_open(const char *path, unsigned flags, struct meta **out)
 		goto out;
 	q->base.ops = &sq_ops;
 	q->readonly = !!(flags & META_READONLY);
+	q->upgrade = upgrade;
 	q->queue_tail = &q->queue;
 	rc = -pthread_cond_init(&q->idle, NULL);
 	if (rc < 0) {
@@ -1284,6 +1445,8 @@ int meta_sqlite_open(const char *path, unsigned flags, struct meta **out)
 		rc = db_open(q, path);
 	if (rc == 0)
 		rc = db_attach(q, created, !!(flags & META_CREATE));
+	if (q)
+		q->upgrade = NULL;   /* the caller's, valid during open only */
 out:
 	if (rc < 0) {
 		sq_free(q);

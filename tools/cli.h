@@ -31,6 +31,8 @@ enum cli_exit { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 /* ---- subcommands (cli_*.c) ---- */
 int cli_init(int argc, char **argv);
+/* lamfs upgrade INSTANCE [--json] (cli_instance.c). */
+int cli_upgrade(int argc, char **argv);
 int cli_ls(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_versions(int argc, char **argv);

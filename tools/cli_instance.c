@@ -1,6 +1,7 @@
 /*
  * cli_instance.c — `lamfs init` (a new instance, or one attached to the
- * LaminDB instance that owns the storage) and `lamfs info INSTANCE` (where the
+ * LaminDB instance that owns the storage), `lamfs upgrade` (an instance made
+ * before LaminDB's schema, docs/schema.md) and `lamfs info INSTANCE` (where the
  * storage and the database are, which LaminDB instance it is, how LaminDB
  * connects to it).  docs/lamindb.md has the design.
  */
@@ -12,6 +13,7 @@
 
 #include "cli.h"
 #include "instance.h"
+#include "lamindb.h"
 #include "marker.h"
 #include "meta.h"
 
@@ -231,3 +233,69 @@ out:
 	core_close(c);
 	return status;
 }
+
+static const char upgrade_usage[] =
+	"usage: lamfs upgrade INSTANCE [--json]\n"
+	"\n"
+	"Bring an instance made before LaminDB's schema (lamfs schema 2) to this lamfs,\n"
+	"in place, keeping every record (SQLite: a copy of the store first, beside it).\n"
+	"The instance must not be mounted, on any machine.\n"
+	"\n"
+	"      --json  what was done, as JSON\n"
+	"  -h, --help  this help\n";
+
+int cli_upgrade(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *db = NULL, *backup = NULL, *err = NULL;
+	struct json_object *j;
+	int c, rc, json = 0;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			return cli_usage(upgrade_usage, CLI_OK);
+		default:
+			return cli_usage(upgrade_usage, CLI_USAGE);
+		}
+	}
+	if (optind + 1 != argc) {
+		cli_err("upgrade", "expected one INSTANCE directory");
+		return CLI_USAGE;
+	}
+	rc = instance_upgrade(argv[optind], &db, &backup, &err);
+	if (rc < 0) {
+		cli_err("upgrade", "%s", err ? err : strerror(-rc));
+	} else if (json) {
+		j = json_object_new_object();
+		json_object_object_add(j, "instance", json_object_new_string(argv[optind]));
+		json_object_object_add(j, "db", json_object_new_string(db ? db : ""));
+		json_object_object_add(j, "upgraded", json_object_new_boolean(rc == 0));
+		json_object_object_add(j, "schema", json_object_new_int(META_SCHEMA_VERSION));
+		json_object_object_add(j, "lamindb_migration",
+				       json_object_new_string(lamindb_supported_migration()));
+		json_object_object_add(j, "backup", backup ? json_object_new_string(backup) : NULL);
+		rc = cli_json_print(j) != CLI_OK ? -EIO : rc;
+	} else if (rc == 0) {
+		printf("upgraded %s: its metadata store %s now holds LaminDB's schema (migration "
+		       "%s) and lamfs schema %d; every record kept\n", argv[optind], db,
+		       lamindb_supported_migration(), META_SCHEMA_VERSION);
+		if (backup)
+			printf("the store as it was before: %s\n", backup);
+	} else {
+		printf("%s is current (lamfs schema %d); nothing to do\n", argv[optind],
+		       META_SCHEMA_VERSION);
+	}
+	free(db);
+	free(backup);
+	free(err);
+	return rc < 0 ? 1 : 0;
+}
+

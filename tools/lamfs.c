@@ -2,6 +2,7 @@
  * lamfs.c — the lamfs command: create instances, mount them, inspect them.
  *
  *   lamfs init INSTANCE [--storage PATH|s3://BUCKET[/PREFIX]] [--db URL]  (cli_instance.c)
+ *   lamfs upgrade INSTANCE [--json]                                          (cli_instance.c)
  *   lamfs mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]
  *   lamfs ls|info|versions|save|cat|get|status|backup INSTANCE ...   (cli_*.c)
  *   lamfs INSTANCE MOUNTPOINT [-o OPTIONS]   the form mount.fuse3 runs for
@@ -29,6 +30,8 @@ static const char usage_text[] =
 	"             [--from-backup FILE]\n"
 	"        create an instance (a LaminDB instance), attach to the one that\n"
 	"        owns the storage, or restore one from a backup\n"
+	"  upgrade INSTANCE [--json]\n"
+	"        bring an instance made before LaminDB's schema to this lamfs (not mounted)\n"
 	"  mount INSTANCE MOUNTPOINT [-f] [-d] [-o OPTIONS]\n"
 	"        mount an instance; returns once the mount is ready\n"
 	"        (-f: stay in the foreground, -d: FUSE debug output)\n"
@@ -53,7 +56,7 @@ static const char usage_text[] =
 	"  backup INSTANCE DEST [--json]\n"
 	"        a consistent copy of the metadata, while mounts keep saving\n"
 	"\n"
-	"  None but init and mount need a mount; they open the instance directly.\n"
+	"  None but mount needs a mount; they open the instance directly.\n"
 	"  Exit status: 0 success, 1 failure, 2 usage error.\n"
 	"  lamfs COMMAND --help shows the options of one command.\n";
 
@@ -68,6 +71,7 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 } commands[] = {
 	{ "init", cli_init },
+	{ "upgrade", cli_upgrade },
 	{ "mount", cli_mount },
 	{ "ls", cli_ls },
 	{ "info", cli_info },

@@ -1717,9 +1717,134 @@ static void test_lamindb_other_migration(void **state)
 	f->st->exec(f, "CREATE TABLE artifact (id INTEGER)");
 	f->st->exec(f, "ALTER TABLE lamindb_artifact RENAME TO lamindb_artifact_gone");
 	assert_int_equal(meta_open(f->url, 0, &m), -EPROTO);
-	assert_non_null(strstr(meta_open_why(), "it needs `lamfs upgrade`"));
+	assert_non_null(strstr(meta_open_why(), "run `lamfs upgrade INSTANCE`"));
 	assert_null(m);
 	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), 2);
+}
+
+/* Make the case's store one from before LaminDB's schema: lamfs schema 2
+ * (artifact, folder, storage, lease, lamfs_schema: the tables schema 2
+ * made, unchanged since) and nothing of LaminDB's. */
+static void strip_to_schema2(struct fx *f)
+{
+	if (f->st->bit == S_SQLITE) {
+		sqlite3 *db = NULL;
+		sqlite3_stmt *s = NULL;
+		char sql[256];
+
+		assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+		for (;;) {   /* one table at a time: dropping changes sqlite_master */
+			assert_int_equal(sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master "
+				"WHERE type = 'table' AND name NOT IN ('artifact', 'folder', "
+				"'storage', 'lease', 'lamfs_schema') AND name NOT LIKE 'sqlite^_%' "
+				"ESCAPE '^' LIMIT 1", -1, &s, NULL), SQLITE_OK);
+			if (sqlite3_step(s) != SQLITE_ROW)
+				break;
+			snprintf(sql, sizeof(sql), "DROP TABLE \"%s\"", sqlite3_column_text(s, 0));
+			sqlite3_finalize(s);
+			assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+		}
+		sqlite3_finalize(s);
+		assert_int_equal(sqlite3_exec(db, "DELETE FROM sqlite_sequence WHERE name <> "
+					      "'artifact'", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	} else {
+		f->st->exec(f, "DO $$ DECLARE r record; BEGIN "
+			    "FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = "
+			    "current_schema() AND tablename NOT IN ('artifact', 'folder', "
+			    "'storage', 'lease', 'lamfs_schema') LOOP "
+			    "EXECUTE format('DROP TABLE IF EXISTS %I CASCADE', r.tablename); "
+			    "END LOOP; "
+			    "FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p JOIN "
+			    "pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = "
+			    "current_schema() LOOP EXECUTE 'DROP FUNCTION ' || r.fn || ' CASCADE'; "
+			    "END LOOP; END $$");
+	}
+	f->st->exec(f, "UPDATE lamfs_schema SET version = 2");
+}
+
+/* meta_upgrade of a schema-2 store: refused by meta_open until then; a
+ * failed upgrade changes nothing; then LaminDB's tables, lamin init's rows
+ * and the storage row, every record, folder and lease kept; a second one
+ * finds it current. */
+static void test_upgrade_schema2(void **state)
+{
+	struct fx *f = *state;
+	struct lamfs_record r1, r2, r3;
+	struct meta_lease l, blk;
+	struct lease_seen ls = { 0 };
+	struct count_ctx c = { 0 };
+	struct meta_storage st, got;
+	struct meta_entry e;
+	struct meta *m = NULL;
+	int64_t id = 0;
+	char bak[256], b_uid[LAMFS_UID_LEN + 1];
+
+	save(f->m, "a.txt", "one", &r1);
+	save(f->m, "a.txt", "two", &r2);
+	save(f->m, "d/b.csv", "x", &r3);
+	memcpy(b_uid, r3.uid, sizeof(b_uid));
+	mkdir_ok(f->m, "empty");
+	lease_init(&l, "mountA", META_LEASE_MOUNT, "hostA", "/mnt/a");
+	assert_int_equal(meta_lease_take(f->m, &l, 60000, 0, &blk), 0);
+	meta_close(f->m);
+	f->m = NULL;
+	strip_to_schema2(f);
+	assert_int_equal(q1(f, "SELECT count(*) FROM artifact", NULL), 3);
+
+	assert_int_equal(meta_open(f->url, 0, &m), -EPROTO);
+	assert_non_null(strstr(meta_open_why(), "run `lamfs upgrade INSTANCE`"));
+	assert_int_equal(meta_open(f->url, META_READONLY, &m), -EPROTO);
+	assert_null(m);
+
+	/* a live lease (a mount on some machine): refused, nothing changed */
+	storage_init(&st, "/lamin/up", "UpStorage001", "UpInstance01");
+	assert_int_equal(meta_upgrade(f->url, &st), -EBUSY);
+	assert_non_null(strstr(meta_open_why(), "a live lease"));
+	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), 2);
+	f->st->exec(f, "UPDATE lease SET expires_ms = 1");   /* that mount is gone */
+
+	/* a failed upgrade (a table in the way of LaminDB's) changes nothing */
+	f->st->exec(f, "CREATE TABLE lamindb_feature (x INTEGER)");
+	assert_true(meta_upgrade(f->url, &st) < 0);
+	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), 2);
+	assert_int_equal(q1(f, "SELECT count(*) FROM artifact", NULL), 3);
+	assert_int_equal(meta_open(f->url, 0, &m), -EPROTO);
+	f->st->exec(f, "DROP TABLE lamindb_feature");
+
+	assert_int_equal(meta_upgrade(f->url, &st), 0);
+	if (f->st->bit == S_SQLITE) {   /* the copy from before, beside the store */
+		snprintf(bak, sizeof(bak), "%s%s", f->db, META_UPGRADE_BACKUP);
+		assert_int_equal(access(bak, R_OK), 0);
+	}
+	assert_int_equal(q1(f, "SELECT version FROM lamfs_schema", NULL), META_SCHEMA_VERSION);
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_branch", NULL), 3);
+	assert_int_equal(q1(f, "SELECT count(*) FROM lamindb_user WHERE uid = '00000000'", NULL), 1);
+	assert_string_equal(q1s(f, "SELECT max(name) FROM django_migrations WHERE app = 'lamindb' "
+			    "AND name NOT LIKE '%squashed%'", NULL), "0189_v2_6");
+	assert_int_equal(meta_upgrade(f->url, &st), 1);   /* current now */
+
+	assert_int_equal(meta_open(f->url, 0, &f->m), 0);
+	assert_int_equal(meta_storage_get(f->m, &id, &got), 0);
+	assert_string_equal(got.root, "/lamin/up");
+	assert_string_equal(got.instance_uid, "UpInstance01");
+	assert_int_equal(q1(f, "SELECT count(*) FROM artifact WHERE storage_id <> "
+			    "(SELECT storage_id FROM lamfs_storage)", NULL), 0);
+	c.m = f->m;
+	assert_int_equal(meta_versions(f->m, "a.txt", count_cb, &c), 0);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.first_uid, r1.uid);
+	assert_int_equal(meta_get_uid(f->m, r2.uid, &r3), 0);
+	assert_true(r3.is_latest);
+	assert_int_equal(meta_lookup(f->m, "d/b.csv", &e), 0);
+	assert_string_equal(e.rec.uid, b_uid);
+	assert_int_equal(meta_lookup(f->m, "empty", &e), 0);
+	assert_int_equal(e.type, META_DIR);
+	assert_int_equal(meta_lease_list(f->m, lease_seen_cb, &ls), 0);
+	assert_int_equal(ls.n, 1);
+	assert_string_equal(ls.last.id, "mountA");
+	/* and it saves */
+	save(f->m, "a.txt", "three", &r1);
 }
 
 /* ---- concurrency ---- */
@@ -2444,6 +2569,7 @@ static const struct meta_case {
 	{ "storage_attach", test_storage_attach, S_ALL },
 	{ "attach_lamindb", test_attach_lamindb, S_ALL },
 	{ "lamindb_other_migration", test_lamindb_other_migration, S_ALL },
+	{ "upgrade_schema2", test_upgrade_schema2, S_ALL },
 	{ "save_new_finish_versions", test_save_new_finish_versions, S_ALL },
 	{ "save_abort", test_save_abort, S_ALL },
 	{ "save_lazy", test_save_lazy, S_ALL },
