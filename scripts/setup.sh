@@ -10,7 +10,8 @@
 # 4. mounts it unless it is mounted already
 #      LAMFS_MOUNT      (default /mnt/lamfs)
 #
-# Safe to run again: an existing instance is kept, a live mount is left alone,
+# Safe to run again: an existing instance is kept (one made by an older lamfs
+# is upgraded in place first, see lamfs upgrade), a live mount is left alone,
 # a dead one (daemon gone: "Transport endpoint is not connected") is cleared
 # and mounted anew.
 set -euo pipefail
@@ -70,6 +71,9 @@ if is_mounted "$mnt"; then
 	say "$mnt is a dead mount (its daemon is gone): clearing it"
 	fusermount3 -u -z -- "$mnt" 2>/dev/null || umount -l -- "$mnt"
 fi
+# An instance made by an older lamfs is brought to this one's schema (LaminDB's;
+# the SQLite store is backed up first); a current one is left as it is.
+"$lamfs" upgrade "$instance" || die "lamfs upgrade $instance failed"
 mkdir -p -- "$mnt"
 timeout 120 "$lamfs" mount "$instance" "$mnt" ||
 	die "mount failed; see $instance/lamfs.log"
