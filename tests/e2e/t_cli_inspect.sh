@@ -10,18 +10,6 @@ e2e_begin
 
 L() { "$LAMFS_BIN" "$@"; }
 
-# run CMD...: stdout in $OUT, stderr in $ERR, exit status in $RC (never fails).
-run() {
-	local o e
-	o=$(mktemp "$WORK/.out.XXXXXX")
-	e=$(mktemp "$WORK/.err.XXXXXX")
-	RC=0
-	"$@" >"$o" 2>"$e" </dev/null || RC=$?
-	OUT=$(cat "$o")
-	ERR=$(cat "$e")
-	rm -f "$o" "$e"
-}
-
 # jq-like: py 'EXPR' reads JSON on stdin as j, prints EXPR.
 py() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 

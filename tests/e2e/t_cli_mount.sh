@@ -14,17 +14,6 @@ e2e_begin
 HELPER=$(dirname "$LAMFS_BIN")/mount.lamfs
 [[ -x "$HELPER" ]] || fail "no mount.lamfs beside $LAMFS_BIN"
 
-run() {
-	local o e
-	o=$(mktemp "$WORK/.out.XXXXXX")
-	e=$(mktemp "$WORK/.err.XXXXXX")
-	RC=0
-	"$@" >"$o" 2>"$e" </dev/null || RC=$?
-	OUT=$(cat "$o")
-	ERR=$(cat "$e")
-	rm -f "$o" "$e"
-}
-
 inst=$(instance_new inst)
 mnt=$WORK/mnt
 mkdir -p "$mnt"

@@ -14,17 +14,6 @@ e2e_begin
 
 L() { "$LAMFS_BIN" "$@"; }
 
-run() {
-	local o e
-	o=$(mktemp "$WORK/.out.XXXXXX")
-	e=$(mktemp "$WORK/.err.XXXXXX")
-	RC=0
-	"$@" >"$o" 2>"$e" </dev/null || RC=$?
-	OUT=$(cat "$o")
-	ERR=$(cat "$e")
-	rm -f "$o" "$e"
-}
-
 py() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 
 inst=$(instance_new inst)
