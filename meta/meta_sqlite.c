@@ -1154,21 +1154,17 @@ static int upgrade(struct msq *q, const char *name, int64_t from)
 	return rc < 0 ? rc : 0;
 }
 
-/* Per-connection settings; `fresh` when the database has no table yet.
- * Writes nothing when the handle is read-only. */
-static int configure(struct msq *q, int fresh)
+/* Per-connection settings.  Writes nothing when the handle is read-only. */
+static int configure(struct msq *q)
 {
 	const unsigned char *mode = NULL;
 	sqlite3_stmt *s = NULL;
 	int src, rc = 0;
 
+	/* LaminDB's file keeps its own 4 KiB pages.  (8 KiB pages made a folder
+	 * rename about 10% faster, but rewriting the 5 MiB file at every create
+	 * cost 0.5 s per init and doubled the store's size.) */
 	src = sqlite3_exec(q->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
-	/* 8 KiB pages: a folder rename rewrites every row inside it and its
-	 * index entries; bigger pages measured ~10% faster there.  LaminDB's
-	 * file has 4 KiB pages: a new store is rewritten once (VACUUM, before
-	 * the WAL journal, which would keep the old size). */
-	if (src == SQLITE_OK && fresh && !q->readonly)
-		src = sqlite3_exec(q->db, "PRAGMA page_size = 8192; VACUUM", NULL, NULL, NULL);
 	/* Room for the pages a big rename rewrites, so they are not spilled to
 	 * the WAL and read back mid-transaction (the default is 2 MiB).  The
 	 * cache grows only as it is used. */
@@ -1314,7 +1310,7 @@ static int db_attach(struct msq *q, int created, int create)
 	if (rc == 0 && !created && !q->readonly)
 		rc = db_quick_check(q);
 	if (rc == 0)
-		rc = configure(q, created);
+		rc = configure(q);
 	if (rc == 0 && v < META_SCHEMA_VERSION) {
 		if (v != 0 && !upgrading)
 			log_info("meta: migrating %s from schema %lld to %d", name, (long long)v,

@@ -522,7 +522,7 @@ static void check_created(struct fx *f)
 {
 	if (f->st->bit == S_SQLITE) {
 		assert_string_equal(q1s(f, "PRAGMA journal_mode", NULL), "wal");
-		assert_int_equal(q1(f, "PRAGMA page_size", NULL), 8192);
+		assert_int_equal(q1(f, "PRAGMA page_size", NULL), 4096);   /* LaminDB's own */
 		assert_int_equal(q1(f, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
 				    "AND name IN ('artifact_latest_key', 'artifact_parent_name', "
 				    "'artifact_key', 'folder_parent_name', 'artifact_flagged')",
